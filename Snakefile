@@ -1,0 +1,25 @@
+# seq2pheno: predict a quantitative phenotype from DNA with CNNs, beside ridge, and explain it.
+# Run: snakemake --cores all                      (the demo in config/config.yaml)
+#      snakemake --cores 4 --configfile my.yaml   (your cohorts replace the demo's)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# A user's --configfile brings its own cohorts: the demo is loaded only when none are given.
+if "cohorts" not in config:
+
+    configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/curate.smk"
+include: "rules/model.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,106 @@
+# Config validation, cohort and model bookkeeping, and the input functions of every rule.
+import re
+import sys
+
+sys.path.insert(0, workflow.basedir)
+
+from seq2pheno.config import validate_config
+from seq2pheno.errors import InputError
+
+
+try:
+    _validated = validate_config(config, source="config")
+except InputError as err:
+    raise WorkflowError(str(err)) from None
+config.clear()
+config.update(_validated)
+
+COHORTS = config["cohorts"]
+SOURCES = ("simulate", "table", "fasta", "vcf")
+MODEL_PRESET_TYPES = {"default": "cnn", "seed_cnn": "cnn", "ridge": "ridge"}
+
+
+def model_type(name):
+    """'cnn' or 'ridge' for a model named in config."""
+    spec = config["models"][name]
+    kind = spec.get("type") or MODEL_PRESET_TYPES.get(spec.get("preset", name))
+    if kind is None:
+        raise WorkflowError(
+            f"config: models.{name}: give `type: cnn|ridge` or `preset: default|seed_cnn|ridge`"
+        )
+    return kind
+
+
+MODELS = list(config["models"])
+CNN_MODELS = [m for m in MODELS if model_type(m) == "cnn"]
+RIDGE_MODELS = [m for m in MODELS if model_type(m) == "ridge"]
+
+
+def one_of(names):
+    """A wildcard regex matching exactly these names (matching nothing when empty)."""
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def cohorts_from(*sources):
+    return [c for c, entry in COHORTS.items() if entry["source"] in sources]
+
+
+wildcard_constraints:
+    cohort=one_of(COHORTS),
+    model=one_of(MODELS),
+
+
+# ---- input functions ------------------------------------------------------------------
+
+
+def cohort_entry(wildcards):
+    return COHORTS[wildcards.cohort]
+
+
+def cohort_path(key):
+    """An input function giving the cohort's file named by ``key`` (table, fasta, ...)."""
+
+    def path(wildcards):
+        return COHORTS[wildcards.cohort][key]
+
+    return path
+
+
+def model_spec(wildcards):
+    return {"name": wildcards.model, **config["models"][wildcards.model]}
+
+
+def trained_model(wildcards):
+    filename = "model.keras" if model_type(wildcards.model) == "cnn" else "model.npz"
+    return f"results/{wildcards.cohort}/models/{wildcards.model}/{filename}"
+
+
+def truth_if_simulated(wildcards):
+    if COHORTS[wildcards.cohort]["source"] == "simulate":
+        return f"results/{wildcards.cohort}/data/truth.json"
+    return []
+
+
+def model_outputs(wildcards, name):
+    return expand(
+        "results/{cohort}/models/{model}/{name}",
+        cohort=wildcards.cohort,
+        model=MODELS,
+        name=name,
+    )
+
+
+def all_metrics(wildcards):
+    return model_outputs(wildcards, "metrics.json")
+
+
+def all_predictions(wildcards):
+    return model_outputs(wildcards, "predictions.tsv")
+
+
+def all_histories(wildcards):
+    return model_outputs(wildcards, "history.tsv")
+
+
+def all_targets():
+    return expand("results/{cohort}/report.html", cohort=COHORTS)

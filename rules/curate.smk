@@ -1,0 +1,38 @@
+# Curation (duplicates) and the stratified, group-aware split.
+
+
+rule curate:
+    input:
+        samples="results/{cohort}/data/samples.tsv",
+        onehot="results/{cohort}/data/onehot.npy",
+    output:
+        duplicates="results/{cohort}/curate/duplicates.tsv",
+        removed="results/{cohort}/curate/removed.tsv",
+        kept="results/{cohort}/curate/kept.tsv",
+        summary="results/{cohort}/curate/summary.json",
+    params:
+        curation=config["curation"],
+    log:
+        "results/{cohort}/logs/curate.log",
+    benchmark:
+        "results/{cohort}/benchmarks/curate.tsv"
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/curate.py"
+
+
+rule split:
+    input:
+        kept="results/{cohort}/curate/kept.tsv",
+    output:
+        split="results/{cohort}/split/split.tsv",
+        distribution="results/{cohort}/split/distribution.json",
+    params:
+        split=config["split"],
+    log:
+        "results/{cohort}/logs/split.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/split.py"

@@ -1,0 +1,15 @@
+"""Read a FASTA and its phenotype table, joined on the record id."""
+import sys; sys.path.insert(0, f"{snakemake.scriptdir}/..")  # noqa: E702  (library import without install)
+
+from seq2pheno import sources
+from seq2pheno.runlog import step_log
+
+with step_log(snakemake.log[0]) as log:
+    c = snakemake.params.cohort
+    cohort = sources.read_fasta(snakemake.input.fasta, snakemake.input.phenotypes,
+                                unmatched=c["unmatched_ids"], missing_phenotype=c["missing_phenotype"], log=log)
+    summary = sources.write_cohort(cohort, samples_path=snakemake.output.samples,
+                                   onehot_path=snakemake.output.onehot,
+                                   features_path=snakemake.output.features,
+                                   allow_n=c["allow_n"], source=snakemake.input.fasta)
+    log.info("imported %d sequences of %d bp from %s", summary["n"], summary["length"], snakemake.input.fasta)

@@ -1,0 +1,224 @@
+"""The workflow's steps as functions of file paths: read inputs, call the library, write outputs.
+
+Each function here is what one Snakemake rule runs; scripts/ only open the log and call it.
+Outputs are written to a temporary name and renamed, so a failed step leaves nothing that
+looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import load_design, read_tsv
+from .errors import InputError
+
+
+# ---- small writers ---------------------------------------------------------------------
+
+
+def _tmp(path) -> str:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path.with_name(f".{path.name}.tmp{path.suffix}"))
+
+
+def write_tsv(df: pd.DataFrame, path) -> None:
+    tmp = _tmp(path)
+    df.to_csv(tmp, sep="\t", index=False, na_rep="")
+    os.replace(tmp, path)
+
+
+def write_json(obj, path) -> None:
+    tmp = _tmp(path)
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1, default=_json_default)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value)}")
+
+
+def read_json(path):
+    with open(path) as fh:
+        return json.load(fh)
+
+
+# ---- curation and split -----------------------------------------------------------------
+
+
+def curate(samples_path, onehot_path, settings: dict, *, out: dict, log) -> dict:
+    """Duplicates -> out['duplicates'|'removed'|'kept'|'summary']; returns the summary."""
+    from . import curate as cur
+
+    samples = read_tsv(samples_path)
+    onehot = np.load(onehot_path, mmap_mode="r")
+    phenotypes = samples["phenotype"].to_numpy(dtype=float)
+    groups = cur.duplicate_groups(onehot, settings["near_duplicate_fraction"], log=log)
+    sizes = np.bincount(groups)
+    in_group = sizes[groups] > 1
+    duplicates = pd.DataFrame({"id": samples["id"], "group": groups, "group_size": sizes[groups]})[in_group]
+    ceiling = cur.replicate_repeatability(phenotypes, groups)
+    kept, removed = cur.resolve_duplicates(samples["id"].to_numpy(), phenotypes, groups,
+                                           mode=settings["duplicates"])
+    n_phenotyped = int(kept["phenotype"].notna().sum())
+    if n_phenotyped == 0:
+        raise InputError(samples_path, "no phenotyped sample is left after curation")
+    summary = {
+        "n_input": int(len(samples)),
+        "n_kept": int(len(kept)),
+        "n_kept_phenotyped": n_phenotyped,
+        "n_duplicate_groups": int((sizes > 1).sum()),
+        "removed_by_reason": {str(k): int(v) for k, v in removed["reason"].value_counts().items()},
+        "noise_ceiling": ceiling,
+        "duplicates_mode": settings["duplicates"],
+        "near_duplicate_fraction": settings["near_duplicate_fraction"],
+    }
+    write_tsv(duplicates, out["duplicates"])
+    write_tsv(removed, out["removed"])
+    write_tsv(kept, out["kept"])
+    write_json(summary, out["summary"])
+    log.info("kept %d of %d samples; removed %s; %d duplicate groups; replicate noise ceiling %s",
+             summary["n_kept"], summary["n_input"], summary["removed_by_reason"] or "none",
+             summary["n_duplicate_groups"], "n/a" if ceiling is None else f"{ceiling:.3f}")
+    return summary
+
+
+def split(kept_path, settings: dict, *, out: dict, log) -> None:
+    """Stratified group-aware split -> out['split'] (id, split, group, weight), out['distribution']."""
+    from . import split as spl
+
+    kept = read_tsv(kept_path)
+    phenotypes = kept["phenotype"].to_numpy(dtype=float)
+    groups = kept["group"].to_numpy()
+    fractions = (settings["train"], settings["valid"], settings["test"])
+    if abs(sum(fractions) - 1) > 1e-6:
+        raise InputError("config", f"split: train + valid + test must be 1, got {sum(fractions):g}")
+    splits = spl.assign_splits(phenotypes, groups, fractions=fractions, n_bins=settings["bins"],
+                               seed=settings["seed"])
+    if settings["reweight"]:
+        weights = spl.rare_value_weights(phenotypes, splits, n_bins=settings["reweight_bins"],
+                                         cap=settings["reweight_cap"])
+    else:
+        weights = np.ones(len(kept))
+    table = spl.split_table(kept["id"].to_numpy(), splits, groups, weights)
+    distribution = spl.split_distribution(phenotypes, splits)
+    write_tsv(table, out["split"])
+    write_json(distribution, out["distribution"])
+    counts = pd.Series(splits).value_counts().to_dict()
+    log.info("split sizes: %s", counts)
+    for pair in distribution["pairs"]:
+        log.info("KS %s vs %s: D = %.3f, p = %.3g", pair["a"], pair["b"], pair["ks_statistic"], pair["p_value"])
+
+
+# ---- models -----------------------------------------------------------------------------
+
+
+def _training_arrays(paths: dict):
+    design = load_design(paths["samples"], paths["kept"], paths["split"])
+    onehot = np.load(paths["onehot"], mmap_mode="r")
+    train, valid = design.subset("train"), design.subset("valid")
+    return design, onehot, train, valid
+
+
+def train_cnn(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
+    """Fit a CNN -> out['model'] (.keras, predicts the original scale), out['history']."""
+    from . import backend, models, train
+
+    for line in backend.describe_devices():
+        log.info("%s", line)
+    spec = dict(spec)
+    name = spec.pop("name")
+    spec = models.resolve_spec(name, spec)
+    design, onehot, tr, va = _training_arrays(paths)
+    weights = design.weight[tr]
+    log.info("model %s: %d training and %d validation samples, tensor %s", name, len(tr), len(va),
+             "x".join(map(str, onehot.shape)))
+    model, history = train.fit_cnn(
+        spec, onehot, design.rows[tr], design.rows[va], design.phenotype[tr], design.phenotype[va],
+        weights=None if np.allclose(weights, 1.0) else weights, seed=seed, log=log,
+    )
+    tmp = _tmp(out["model"])
+    model.save(tmp)
+    os.replace(tmp, out["model"])
+    write_tsv(history, out["history"])
+
+
+def train_ridge(paths: dict, spec: dict, *, out: dict, log) -> None:
+    """Fit ridge on the flattened one-hot, alpha by validation R² -> out['model'] (.npz), out['history']."""
+    from . import models
+
+    spec = dict(spec)
+    name = spec.pop("name")
+    spec = models.resolve_spec(name, spec)
+    design, onehot, tr, va = _training_arrays(paths)
+    params = models.fit_ridge(onehot, design.rows[tr], design.phenotype[tr],
+                              design.rows[va], design.phenotype[va], spec["alphas"], log=log)
+    tmp = _tmp(out["model"])
+    models.save_ridge(tmp, params)
+    os.replace(tmp, out["model"])
+    history = pd.DataFrame({"alpha": params["alphas"], "valid_r2": params["valid_r2"]})
+    history["chosen"] = history["alpha"] == params["alpha"]
+    write_tsv(history, out["history"])
+    log.info("ridge %s: alpha %g chosen on validation R² %.4f", name, params["alpha"], history["valid_r2"].max())
+
+
+def load_trained(path):
+    """A trained model: a keras.Model (.keras) or ridge parameters (.npz)."""
+    if str(path).endswith(".npz"):
+        from .models import load_ridge
+
+        return load_ridge(path)
+    import keras
+
+    return keras.models.load_model(path)
+
+
+def evaluate(paths: dict, *, out: dict, log) -> None:
+    """Predict every kept sample -> predictions.tsv, metrics.json, predict_unphenotyped.tsv."""
+    from .evaluate import metrics_by_split
+    from .train import predict
+
+    design = load_design(paths["samples"], paths["kept"], paths["split"])
+    onehot = np.load(paths["onehot"], mmap_mode="r")
+    model = load_trained(paths["model"])
+    predicted = predict(model, onehot, design.rows)
+    phenotyped = design.split != "unphenotyped"
+    predictions = pd.DataFrame({"id": design.ids, "split": design.split,
+                                "observed": design.phenotype, "predicted": predicted})[phenotyped]
+    metrics = metrics_by_split(design.phenotype[phenotyped], predicted[phenotyped], design.split[phenotyped])
+    unphenotyped = pd.DataFrame({"id": design.ids[~phenotyped], "predicted": predicted[~phenotyped]})
+    unphenotyped = unphenotyped.sort_values("predicted", ascending=False, kind="stable")
+    unphenotyped["rank"] = np.arange(1, len(unphenotyped) + 1)
+    write_tsv(predictions, out["predictions"])
+    write_json(metrics, out["metrics"])
+    write_tsv(unphenotyped, out["unphenotyped"])
+    for name in ("train", "valid", "test"):
+        m = metrics.get(name) or {}
+        if m.get("r2") is not None:
+            log.info("%s: n = %d, R² = %.4f, Pearson r = %.4f", name, m["n"], m["r2"], m["pearson_r"])
+    if len(unphenotyped):
+        log.info("scored %d unphenotyped samples", len(unphenotyped))
+
+
+# ---- report -----------------------------------------------------------------------------
+
+
+def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
+    """Write the cohort's HTML report from the workflow's outputs."""
+    from . import report as rep
+
+    ctx = rep.load_context(cohort, paths, list(params["models"]))
+    ctx["source"] = params["cohort"]["source"]
+    rep.write_report(out, ctx)
+    log.info("report written to %s", out)
