@@ -16,6 +16,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/curate.smk"
 include: "rules/model.smk"
+include: "rules/interpret.smk"
 include: "rules/report.smk"
 
 

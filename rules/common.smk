@@ -4,12 +4,13 @@ import sys
 
 sys.path.insert(0, workflow.basedir)
 
-from seq2pheno.config import validate_config
+from seq2pheno.config import check_paths, validate_config
 from seq2pheno.errors import InputError
 
 
 try:
     _validated = validate_config(config, source="config")
+    check_paths(_validated)
 except InputError as err:
     raise WorkflowError(str(err)) from None
 config.clear()
@@ -34,6 +35,20 @@ def model_type(name):
 MODELS = list(config["models"])
 CNN_MODELS = [m for m in MODELS if model_type(m) == "cnn"]
 RIDGE_MODELS = [m for m in MODELS if model_type(m) == "ridge"]
+for _name in config["interpret"]["models"]:
+    if _name not in CNN_MODELS:
+        raise WorkflowError(
+            f"config: interpret.models: {_name!r} is not a CNN of `models:` ({', '.join(CNN_MODELS) or 'none'})"
+        )
+INTERPRET_FILES = [
+    "ism.tsv",
+    "ism_maps.npz",
+    "saliency.tsv",
+    "filters.meme",
+    "filters.tsv",
+    "filter_influence.tsv",
+    "interactions.tsv",
+]
 
 
 def one_of(names):
@@ -100,6 +115,50 @@ def all_predictions(wildcards):
 
 def all_histories(wildcards):
     return model_outputs(wildcards, "history.tsv")
+
+
+def cnn_metrics(wildcards):
+    return expand(
+        "results/{cohort}/models/{model}/metrics.json",
+        cohort=wildcards.cohort,
+        model=CNN_MODELS,
+    )
+
+
+def ridge_models_of_cohort(wildcards):
+    return expand(
+        "results/{cohort}/models/{model}/model.npz",
+        cohort=wildcards.cohort,
+        model=RIDGE_MODELS,
+    )
+
+
+def interpreted_models(wildcards):
+    """The CNNs interpreted for a cohort: config's list, else the best by validation R²."""
+    if config["interpret"]["models"]:
+        return config["interpret"]["models"]
+    if not CNN_MODELS:
+        return []
+    selection = checkpoints.select_interpreted.get(cohort=wildcards.cohort).output[0]
+    with open(selection) as fh:
+        return fh.read().split()
+
+
+def interpretation_outputs(wildcards):
+    models = interpreted_models(wildcards)
+    files = expand(
+        "results/{cohort}/interpret/{model}/{name}",
+        cohort=wildcards.cohort,
+        model=models,
+        name=INTERPRET_FILES,
+    )
+    if COHORTS[wildcards.cohort]["source"] == "simulate":
+        files += expand(
+            "results/{cohort}/interpret/{model}/truth_recovery.json",
+            cohort=wildcards.cohort,
+            model=models,
+        )
+    return files
 
 
 def all_targets():

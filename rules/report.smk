@@ -14,6 +14,7 @@ rule report:
         metrics=all_metrics,
         predictions=all_predictions,
         histories=all_histories,
+        interpretation=interpretation_outputs,
     output:
         "results/{cohort}/report.html",
     params:

@@ -68,3 +68,26 @@ def load_config(path: str | Path) -> dict:
     if not isinstance(config, dict):
         raise InputError(path, "expected a mapping with a `cohorts:` entry")
     return validate_config(config, source=str(path))
+
+
+PATH_KEYS = ("table", "fasta", "phenotypes", "vcf", "samples")
+
+
+def check_paths(config: dict, base: str | Path = ".") -> None:
+    """Raise InputError for the first cohort file named in config that does not exist.
+
+    Relative paths are taken from ``base`` (the workflow's working directory).
+    """
+    for name, cohort in config["cohorts"].items():
+        for key in PATH_KEYS:
+            value = cohort.get(key)
+            if isinstance(value, str) and not (Path(base) / value).exists():
+                raise InputError("config", f"cohorts.{name}.{key}: {value} does not exist")
+        regions = cohort.get("regions")
+        if isinstance(regions, str) and not (Path(base) / regions).exists():
+            raise InputError("config", f"cohorts.{name}.regions: BED file {regions} does not exist")
+    for name, entry in config.get("predict", {}).items():
+        if entry["cohort"] not in config["cohorts"]:
+            raise InputError("config", f"predict.{name}.cohort: no cohort named {entry['cohort']!r}")
+        if not (Path(base) / entry["vcf"]).exists():
+            raise InputError("config", f"predict.{name}.vcf: {entry['vcf']} does not exist")

@@ -222,3 +222,110 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
     ctx["source"] = params["cohort"]["source"]
     rep.write_report(out, ctx)
     log.info("report written to %s", out)
+
+
+# ---- interpretation ------------------------------------------------------------------
+
+
+def select_best(metrics_paths, models, *, out, log) -> str:
+    """Write the name of the CNN with the best validation R² to ``out``; return it."""
+    scores = {}
+    for name, path in zip(models, metrics_paths):
+        r2 = read_json(path).get("valid", {}).get("r2")
+        scores[name] = -np.inf if r2 is None else r2
+        log.info("%s: validation R² %s", name, r2)
+    best = max(models, key=lambda m: scores[m])
+    tmp = _tmp(out)
+    Path(tmp).write_text(best + "\n")
+    os.replace(tmp, out)
+    log.info("interpreting %s", best)
+    return best
+
+
+def interpreted_rows(design, n: int, seed: int) -> np.ndarray:
+    """Positions (into ``design``) of up to ``n`` test samples, chosen reproducibly, in order."""
+    test = design.subset("test")
+    if len(test) == 0:
+        raise InputError("split", "the test split is empty: nothing to interpret")
+    if len(test) > n:
+        test = np.sort(np.random.default_rng(seed).choice(test, size=n, replace=False))
+    return test
+
+
+def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
+    """ISM, saliency, filter PWMs and influence, pairwise epistasis for one CNN."""
+    import keras
+    from scipy.stats import spearmanr
+
+    from . import filters, interactions, ism
+
+    design = load_design(paths["samples"], paths["kept"], paths["split"])
+    onehot = np.load(paths["onehot"], mmap_mode="r")
+    features = read_tsv(paths["features"])
+    model = keras.models.load_model(paths["model"])
+    chosen = interpreted_rows(design, settings["n_sequences"], settings["seed"])
+    x = np.asarray(onehot[np.sort(design.rows[chosen])], dtype=np.float32)
+    order = np.argsort(design.rows[chosen])
+    ids, y = design.ids[chosen][order], design.phenotype[chosen][order]
+    log.info("interpreting %d test sequences of length %d", len(x), x.shape[1])
+
+    deltas = ism.ism(model, x, log=log)
+    importance = ism.position_importance(deltas)
+    global_map = ism.global_map(deltas)
+    sal = np.abs(ism.saliency(model, x)).mean(axis=(0, 2))
+    rho = float(spearmanr(importance, sal).statistic)
+    log.info("saliency vs ISM importance: Spearman rho = %.3f", rho)
+    table = features.copy()
+    table["importance"] = importance
+    table["rank"] = _rank(importance)
+    for base, col in zip("ACGT", global_map.T):
+        table[f"mean_delta_{base}"] = col
+    write_tsv(table, out["ism"])
+    tmp = _tmp(out["ism_maps"])
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, ids=ids, deltas=deltas.astype(np.float32), onehot=x, global_map=global_map)
+    os.replace(tmp, out["ism_maps"])
+    saliency_table = features[["position"]].copy()
+    saliency_table["saliency"] = sal
+    saliency_table["rank"] = _rank(sal)
+    saliency_table["ism_rank"] = table["rank"]
+    write_tsv(saliency_table, out["saliency"])
+
+    pwms = filters.filter_pwms(model, x)
+    filters.write_meme(_tmp(out["meme"]), pwms)
+    os.replace(_tmp(out["meme"]), out["meme"])
+    write_tsv(pd.DataFrame([{k: v for k, v in p.items() if k != "pfm"} for p in pwms],
+                           columns=["filter", "n_hits", "informative", "top_positions"]), out["filters"])
+    influence = filters.filter_influence(model, x, y)
+    write_tsv(influence, out["influence"])
+    log.info("%d of %d filters informative", sum(p["informative"] for p in pwms), len(pwms))
+
+    top = np.sort(np.argsort(-importance, kind="stable")[: settings["top_positions"]])
+    pairs = interactions.pairwise_epistasis(model, x, top, log=log)
+    write_tsv(pairs, out["interactions"])
+
+
+def _rank(values) -> np.ndarray:
+    """1 = largest; ties broken by position."""
+    order = np.argsort(-np.asarray(values), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
+
+
+def truth_recovery(paths: dict, *, out, log) -> None:
+    """Compare ISM importance and epistasis ranks with the simulated truth."""
+    from .models import load_ridge
+    from .recovery import truth_recovery as recover
+
+    truth = read_json(paths["truth"])
+    ism_table = read_tsv(paths["ism"])
+    pairs = read_tsv(paths["interactions"])
+    ridge = paths.get("ridge")
+    coef = None
+    if ridge:
+        params = load_ridge(ridge if isinstance(ridge, str) else ridge[0])
+        coef = np.asarray(params["coef"]).reshape(len(ism_table), 4)
+    result = recover(ism_table["importance"].to_numpy(), pairs, truth, ridge_coef=coef)
+    write_json(result, out)
+    log.info("truth recovery: %s", json.dumps(result, default=_json_default)[:500])

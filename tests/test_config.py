@@ -75,3 +75,13 @@ def test_load_config_errors(tmp_path):
     listed.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(InputError, match="expected a mapping"):
         load_config(listed)
+
+
+def test_missing_cohort_file_is_named(tmp_path):
+    from seq2pheno.config import check_paths
+
+    config = validate_config({"cohorts": {"mine": {"source": "table", "table": "absent.csv"}}})
+    with pytest.raises(InputError, match=r"^config: cohorts.mine.table: absent.csv does not exist$"):
+        check_paths(config, tmp_path)
+    (tmp_path / "absent.csv").write_text("sequence,phenotype\nACGT,1\n")
+    check_paths(config, tmp_path)

@@ -1,0 +1,13 @@
+"""Interpret one CNN: ISM, saliency, filter motifs and their influence, pairwise epistasis."""
+import sys; sys.path.insert(0, f"{snakemake.scriptdir}/..")  # noqa: E702  (library import without install)
+
+from seq2pheno import backend
+
+backend.configure(snakemake.threads)
+
+from seq2pheno import steps  # noqa: E402  (after the backend is configured)
+from seq2pheno.runlog import step_log  # noqa: E402
+
+with step_log(snakemake.log[0]) as log:
+    steps.interpret(dict(snakemake.input.items()), snakemake.params.settings,
+                    out=dict(snakemake.output.items()), log=log)
