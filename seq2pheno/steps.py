@@ -218,8 +218,14 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
     """Write the cohort's HTML report from the workflow's outputs."""
     from . import report as rep
 
-    ctx = rep.load_context(cohort, paths, list(params["models"]))
-    ctx["source"] = params["cohort"]["source"]
+    models = list(params["models"])
+    files = {k: paths[k] for k in ("samples", "kept", "removed", "split", "distribution", "curate_summary")}
+    files.update(metrics=list(paths["metrics"]), predictions=list(paths["predictions"]),
+                 history=list(paths["histories"]))
+    if paths.get("truth"):
+        files["truth"] = paths["truth"]
+    kinds = {m: ("cnn" if m in params["cnn_models"] else "ridge") for m in models}
+    ctx = rep.load_context(cohort, files, models, source=params["cohort"]["source"], model_kinds=kinds)
     rep.write_report(out, ctx)
     log.info("report written to %s", out)
 

@@ -1,0 +1,260 @@
+"""Tests of seq2pheno.report: a self-contained, honest, escaped HTML report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seq2pheno import plots, report
+
+
+def _history(n_epochs: int, best: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ep = np.arange(1, n_epochs + 1)
+    loss = 1.0 / ep + 0.02 * rng.random(n_epochs)
+    val = 1.0 / ep + 0.05 + 0.01 * (ep - best).clip(0)
+    return pd.DataFrame({"epoch": ep, "loss": loss, "val_loss": val, "learning_rate": 1e-3,
+                         "seconds": 0.5, "best": ep == best})
+
+
+def _predictions(n: int, noise: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(10, 2, n)
+    split = np.array(["train"] * (n - 40) + ["valid"] * 20 + ["test"] * 20)
+    return pd.DataFrame({"id": [f"s{i}" for i in range(n)], "split": split, "observed": obs,
+                         "predicted": obs + rng.normal(0, noise, n)})
+
+
+def _metrics(test_r2, valid_r2, n_test=20):
+    return {"train": {"n": 160, "r2": 0.95, "mse": 0.2, "pearson_r": 0.97, "spearman_r": 0.96},
+            "valid": {"n": 20, "r2": valid_r2, "mse": 0.5, "pearson_r": 0.9, "spearman_r": 0.88},
+            "test": {"n": n_test, "r2": test_r2, "mse": 0.61234, "pearson_r": 0.9123,
+                     "spearman_r": 0.8877}}
+
+
+def make_ctx(ridge_test=0.70, cnn_test=0.80, source="simulate", cohort="demo") -> dict:
+    rng = np.random.default_rng(0)
+    removed = pd.DataFrame({"id": ["a", "b", "c"],
+                            "reason": ["exact_duplicate", "exact_duplicate", "near_duplicate"],
+                            "detail": ["same sequence as x1", "same sequence as x2", "hamming 1 to x3"]})
+    return {
+        "cohort": cohort,
+        "source": source,
+        "n_samples": 203,
+        "n_kept": 200,
+        "length": 150,
+        "removed": removed,
+        "split_counts": {"train": 160, "valid": 20, "test": 20},
+        "phenotypes_by_split": {"train": rng.normal(10, 2, 160), "valid": rng.normal(10, 2, 20),
+                                "test": rng.normal(10, 2, 20)},
+        "distribution": {"pairs": [{"a": "train", "b": "valid", "ks_statistic": 0.1234, "p_value": 0.4321},
+                                   {"a": "train", "b": "test", "ks_statistic": 0.0987, "p_value": 0.7654},
+                                   {"a": "valid", "b": "test", "ks_statistic": 0.15, "p_value": 0.9}],
+                         "n": {"train": 160, "valid": 20, "test": 20},
+                         "mean": {"train": 10.0, "valid": 10.1, "test": 9.9},
+                         "sd": {"train": 2.0, "valid": 2.1, "test": 1.9}},
+        "models": {
+            "default": {"metrics": _metrics(cnn_test, 0.83), "history": _history(12, 8, 1),
+                        "predictions": _predictions(200, 0.8, 1)},
+            "seed_cnn": {"metrics": _metrics(cnn_test - 0.05, 0.78), "history": _history(9, 9, 2),
+                         "predictions": _predictions(200, 1.2, 2)},
+            "ridge": {"metrics": _metrics(ridge_test, 0.72), "history": None,
+                      "predictions": _predictions(200, 1.0, 3)},
+        },
+        "noise_ceiling": {"value": 0.9321, "source": "simulation truth H²"},
+    }
+
+
+SIMPLE = "The simpler model is as good here"
+
+
+@pytest.fixture(scope="module")
+def html_cnn_wins():
+    return report.render_report(make_ctx(ridge_test=0.70, cnn_test=0.80))
+
+
+def test_every_section_present(html_cnn_wins):
+    for title in ["Cohort summary", "Phenotype distribution across splits", "Training curves",
+                  "Model comparison", "Best model: predictions on the test set", "Glossary"]:
+        assert f"<h2>{title}</h2>" in html_cnn_wins
+    # 1 histogram + 1 loss figure + scatter + error histogram
+    assert html_cnn_wins.count("<img ") == 4
+    assert html_cnn_wins.count("<figcaption>") == 4
+
+
+def test_self_contained(html_cnn_wins):
+    assert "http://" not in html_cnn_wins and "https://" not in html_cnn_wins
+    for attr in re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html_cnn_wins):
+        assert attr.startswith("data:") or attr.startswith("#"), attr
+    imgs = re.findall(r"<img\b[^>]*>", html_cnn_wins)
+    assert imgs
+    for tag in imgs:
+        assert re.search(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"', tag), tag[:80]
+    assert "<script" not in html_cnn_wins and "<link" not in html_cnn_wins
+
+
+def test_numbers_match_inputs(html_cnn_wins):
+    h = html_cnn_wins
+    assert ">0.800<" in h and ">0.830<" in h          # default: test and valid R²
+    assert ">0.700<" in h and ">0.720<" in h          # ridge
+    assert ">0.912<" in h and ">0.888<" in h and ">0.612<" in h   # pearson, spearman, mse
+    assert ">0.932<" in h                             # noise ceiling
+    assert "0.123" in h and "0.432" in h              # KS statistic and p-value
+    assert ">20<" in h and "20.000" not in h            # counts shown as integers
+    assert ">203<" in h and ">200<" in h and ">150 bp" in h
+    assert re.search(r"<td>exact_duplicate</td><td class=\"num\">2</td>", h)
+    assert re.search(r"<td>near_duplicate</td><td class=\"num\">1</td>", h)
+    # the best model (by validation R²) is highlighted
+    best_row = re.search(r'<tr class="best">(.*?)</tr>', h).group(1)
+    assert "default" in best_row and "0.830" in best_row
+
+
+def test_ridge_verdict_cnn_better(html_cnn_wins):
+    assert SIMPLE not in html_cnn_wins
+    assert "The CNN adds accuracy here" in html_cnn_wins
+
+
+@pytest.mark.parametrize("ridge_test", [0.79, 0.781, 0.85])
+def test_ridge_verdict_simple_when_close_or_better(ridge_test):
+    h = report.render_report(make_ctx(ridge_test=ridge_test, cnn_test=0.80))
+    assert h.count(SIMPLE) == 1
+    assert "The CNN adds accuracy here" not in h
+
+
+def test_ridge_verdict_boundary():
+    assert report.verdict(make_ctx(ridge_test=0.775, cnn_test=0.80))["case"] == "cnn"
+    assert report.verdict(make_ctx(ridge_test=0.785, cnn_test=0.80))["case"] == "simple"
+
+
+def test_genotype_ridge_named_rrblup():
+    h = report.render_report(make_ctx(source="vcf"))
+    assert "ridge (rrBLUP/GBLUP-equivalent)" in h
+    assert "variant sites" in h
+    h2 = report.render_report(make_ctx(source="table"))
+    assert "rrBLUP/GBLUP-equivalent)" not in h2
+
+
+def test_user_text_escaped():
+    ctx = make_ctx(cohort="<script>alert(1)</script>")
+    ctx["removed"].loc[0, "reason"] = "bad<b>reason</b>"
+    ctx["models"]["<i>evil</i>"] = ctx["models"].pop("seed_cnn")
+    ctx["extra_sections"] = [{"title": "Kinship & <relatives>", "html": "<p id='x'>raw ok</p>"}]
+    h = report.render_report(ctx)
+    assert "<script>" not in h and "&lt;script&gt;alert(1)&lt;/script&gt;" in h
+    assert "<b>reason</b>" not in h and "bad&lt;b&gt;reason&lt;/b&gt;" in h
+    assert "<i>evil</i>" not in h and "&lt;i&gt;evil&lt;/i&gt;" in h
+    assert "Kinship &amp; &lt;relatives&gt;" in h
+    assert "<p id='x'>raw ok</p>" in h
+
+
+def test_extra_sections_in_order_with_helpers():
+    ctx = make_ctx()
+    fig = plots.kinship_histogram(np.random.default_rng(0).normal(0, 0.02, 300), plots.KING_THRESHOLDS)
+    ctx["extra_sections"] = [
+        report.section("Relatedness", report.figure_block(fig, "Kinship of every pair.")),
+        {"title": "Top candidates", "html": report.table_block(
+            pd.DataFrame({"id": ["x<1>", "y"], "predicted": [12.3456, 11.0]}), "Ranked by prediction.")},
+    ]
+    h = report.render_report(ctx)
+    i_model = h.index("<h2>Model comparison</h2>")
+    i_rel = h.index("<h2>Relatedness</h2>")
+    i_top = h.index("<h2>Top candidates</h2>")
+    assert i_model < i_rel < i_top < h.index("<h2>Glossary</h2>")
+    assert h.count("<img ") == 5
+    assert "x&lt;1&gt;" in h and ">12.346<" in h
+    assert 'href="#relatedness"' in h and 'id="relatedness"' in h
+
+
+def test_figure_block_rejects_links():
+    with pytest.raises(ValueError):
+        report.figure_block("https://example.org/x.png", "nope")
+
+
+def test_minimal_ctx_renders():
+    h = report.render_report({"cohort": "empty", "models": {}})
+    assert "<h2>Cohort summary</h2>" in h and "No model was evaluated" in h
+
+
+def test_only_ridge_and_no_ridge():
+    ctx = make_ctx()
+    only_ridge = dict(ctx, models={"ridge": ctx["models"]["ridge"]}, noise_ceiling=None)
+    h = report.render_report(only_ridge)
+    assert SIMPLE not in h and "Only the linear baseline" in h
+    no_ridge = dict(ctx, models={k: v for k, v in ctx["models"].items() if k != "ridge"})
+    h = report.render_report(no_ridge)
+    assert SIMPLE not in h and "No ridge baseline" in h
+
+
+def test_write_report_atomic(tmp_path, monkeypatch):
+    out = tmp_path / "sub" / "report.html"
+    report.write_report(out, make_ctx())
+    good = out.read_text()
+    assert good.startswith("<!DOCTYPE html>") and good.rstrip().endswith("</html>")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == (0o666 & ~umask)   # not mkstemp's private 0600
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+    # failure while writing: the previous report is intact and no temporary file is left
+    monkeypatch.setattr(report.os, "fsync", boom)
+    with pytest.raises(RuntimeError):
+        report.write_report(out, make_ctx())
+    assert out.read_text() == good
+    assert sorted(p.name for p in out.parent.iterdir()) == ["report.html"]
+    # failure while rendering: nothing is created
+    fresh = tmp_path / "fresh" / "report.html"
+    with pytest.raises(Exception):
+        report.write_report(fresh, {"cohort": "x", "models": {"m": {"metrics": "not a dict"}}})
+    assert not fresh.exists()
+    assert not fresh.parent.exists() or list(fresh.parent.iterdir()) == []
+
+
+def test_load_context_reads_workflow_files(tmp_path):
+    ctx0 = make_ctx()
+    d = tmp_path
+    ids = [f"s{i}" for i in range(203)]
+    pd.DataFrame({"id": ids, "phenotype": np.linspace(0, 1, 203)}).to_csv(d / "samples.tsv", sep="\t", index=False)
+    kept_ids = ids[3:]
+    pd.DataFrame({"id": kept_ids, "phenotype": np.linspace(0, 1, 200), "group": kept_ids}).to_csv(
+        d / "kept.tsv", sep="\t", index=False)
+    ctx0["removed"].to_csv(d / "removed.tsv", sep="\t", index=False)
+    splits = ["train"] * 160 + ["valid"] * 20 + ["test"] * 20
+    pd.DataFrame({"id": kept_ids, "split": splits, "group": kept_ids, "weight": 1.0}).to_csv(
+        d / "split.tsv", sep="\t", index=False)
+    (d / "distribution.json").write_text(json.dumps(ctx0["distribution"]))
+    (d / "truth.json").write_text(json.dumps({"causal": [1, 2], "epistatic_pairs": [[1, 2]], "H2": 0.876}))
+    pd.DataFrame({"position": range(150)}).to_csv(d / "features.tsv", sep="\t", index=False)
+    paths = {"samples": d / "samples.tsv", "kept": d / "kept.tsv", "removed": d / "removed.tsv",
+             "split": d / "split.tsv", "distribution": d / "distribution.json", "truth": d / "truth.json",
+             "features": d / "features.tsv", "metrics": {}, "history": {}, "predictions": {}}
+    for name, entry in ctx0["models"].items():
+        (d / f"{name}.metrics.json").write_text(json.dumps(entry["metrics"]))
+        paths["metrics"][name] = d / f"{name}.metrics.json"
+        if entry["history"] is not None:
+            entry["history"].to_csv(d / f"{name}.history.tsv", sep="\t", index=False)
+            paths["history"][name] = d / f"{name}.history.tsv"
+        entry["predictions"].to_csv(d / f"{name}.predictions.tsv", sep="\t", index=False)
+        paths["predictions"][name] = d / f"{name}.predictions.tsv"
+    ctx = report.load_context("demo", paths, list(ctx0["models"]))
+    assert ctx["n_samples"] == 203 and ctx["n_kept"] == 200 and ctx["length"] == 150
+    assert ctx["source"] == "simulate" and ctx["genotype"] is False
+    assert ctx["noise_ceiling"]["value"] == pytest.approx(0.876)
+    assert ctx["split_counts"] == {"train": 160, "valid": 20, "test": 20}
+    assert len(ctx["phenotypes_by_split"]["train"]) == 160
+    assert ctx["models"]["ridge"]["history"] is None
+    assert len(ctx["models"]["default"]["history"]) == 12
+    h = report.render_report(ctx)
+    assert ">0.876<" in h and "The CNN adds accuracy here" in h
+
+    # replicate repeatability as the ceiling when there is no truth
+    del paths["truth"]
+    (d / "curate.json").write_text(json.dumps({"noise_ceiling": 0.91}))
+    paths["curate_summary"] = d / "curate.json"
+    ctx = report.load_context("demo", paths, list(ctx0["models"]), source="table")
+    assert ctx["noise_ceiling"] == {"value": 0.91, "source": "replicate repeatability"}
