@@ -58,39 +58,61 @@ def read_json(path):
 
 
 def curate(samples_path, onehot_path, settings: dict, *, out: dict, log) -> dict:
-    """Duplicates -> out['duplicates'|'removed'|'kept'|'summary']; returns the summary."""
+    """Duplicates -> out['duplicates'|'removed'|'kept'|'summary']; returns the summary.
+
+    settings: the config's ``curation`` mapping (``duplicates``: remove|group,
+    ``near_duplicate_fraction``).
+    """
     from . import curate as cur
 
     samples = read_tsv(samples_path)
-    onehot = np.load(onehot_path, mmap_mode="r")
-    phenotypes = samples["phenotype"].to_numpy(dtype=float)
-    groups = cur.duplicate_groups(onehot, settings["near_duplicate_fraction"], log=log)
-    sizes = np.bincount(groups)
-    in_group = sizes[groups] > 1
-    duplicates = pd.DataFrame({"id": samples["id"], "group": groups, "group_size": sizes[groups]})[in_group]
-    ceiling = cur.replicate_repeatability(phenotypes, groups)
-    kept, removed = cur.resolve_duplicates(samples["id"].to_numpy(), phenotypes, groups,
-                                           mode=settings["duplicates"])
-    n_phenotyped = int(kept["phenotype"].notna().sum())
-    if n_phenotyped == 0:
+    x = np.load(onehot_path, mmap_mode="r")
+    if x.ndim != 3 or x.shape[2] != 4 or x.shape[0] != len(samples):
+        raise InputError(onehot_path, f"expected a {len(samples)} x L x 4 tensor, got shape {x.shape}")
+    mode, fraction = settings["duplicates"], float(settings["near_duplicate_fraction"])
+    y = samples["phenotype"].to_numpy(dtype=np.float64)
+    ids = samples["id"].to_numpy(dtype=object)
+
+    groups = cur.duplicate_groups(x, fraction, log=log)
+    dist = cur.group_distances(x, groups) if fraction > 0 else None
+    kept, removed = cur.resolve_duplicates(ids, y, groups, mode=mode, distances=dist)
+    if kept["phenotype"].notna().sum() == 0:
         raise InputError(samples_path, "no phenotyped sample is left after curation")
+
+    size = np.bincount(groups)
+    in_dup = size[groups] > 1
+    first = np.full(len(size), -1)
+    for i in range(len(groups) - 1, -1, -1):
+        first[groups[i]] = i
+    duplicates = pd.DataFrame({
+        "id": ids[in_dup],
+        "group": groups[in_dup],
+        "group_size": size[groups][in_dup],
+        "representative": ids[first[groups[in_dup]]],
+        "mismatches": (dist if dist is not None else np.zeros(len(ids), np.int64))[in_dup],
+        "phenotype": y[in_dup],
+    })
+    exact_groups = cur.duplicate_groups(x, 0.0) if fraction > 0 else groups
+    ceiling = cur.replicate_repeatability(y, exact_groups)
     summary = {
-        "n_input": int(len(samples)),
+        "n_input": int(len(ids)),
+        "length": int(x.shape[1]),
+        "duplicates_mode": mode,
+        "near_duplicate_fraction": fraction,
+        "n_duplicate_groups": int((size > 1).sum()),
+        "n_in_duplicate_groups": int(in_dup.sum()),
         "n_kept": int(len(kept)),
-        "n_kept_phenotyped": n_phenotyped,
-        "n_duplicate_groups": int((sizes > 1).sum()),
+        "n_kept_phenotyped": int(kept["phenotype"].notna().sum()),
         "removed_by_reason": {str(k): int(v) for k, v in removed["reason"].value_counts().items()},
         "noise_ceiling": ceiling,
-        "duplicates_mode": settings["duplicates"],
-        "near_duplicate_fraction": settings["near_duplicate_fraction"],
     }
     write_tsv(duplicates, out["duplicates"])
     write_tsv(removed, out["removed"])
-    write_tsv(kept, out["kept"])
     write_json(summary, out["summary"])
+    write_tsv(kept, out["kept"])
     log.info("kept %d of %d samples; removed %s; %d duplicate groups; replicate noise ceiling %s",
              summary["n_kept"], summary["n_input"], summary["removed_by_reason"] or "none",
-             summary["n_duplicate_groups"], "n/a" if ceiling is None else f"{ceiling:.3f}")
+             summary["n_duplicate_groups"], "n/a" if ceiling is None else f"{ceiling:.4f}")
     return summary
 
 
@@ -99,24 +121,21 @@ def split(kept_path, settings: dict, *, out: dict, log) -> None:
     from . import split as spl
 
     kept = read_tsv(kept_path)
-    phenotypes = kept["phenotype"].to_numpy(dtype=float)
+    y = kept["phenotype"].to_numpy(dtype=float)
     groups = kept["group"].to_numpy()
     fractions = (settings["train"], settings["valid"], settings["test"])
     if abs(sum(fractions) - 1) > 1e-6:
         raise InputError("config", f"split: train + valid + test must be 1, got {sum(fractions):g}")
-    splits = spl.assign_splits(phenotypes, groups, fractions=fractions, n_bins=settings["bins"],
-                               seed=settings["seed"])
+    splits = spl.assign_splits(y, groups, fractions=fractions, n_bins=settings["bins"], seed=settings["seed"])
     if settings["reweight"]:
-        weights = spl.rare_value_weights(phenotypes, splits, n_bins=settings["reweight_bins"],
-                                         cap=settings["reweight_cap"])
+        weights = spl.rare_value_weights(y, splits, n_bins=settings["reweight_bins"], cap=settings["reweight_cap"])
     else:
         weights = np.ones(len(kept))
     table = spl.split_table(kept["id"].to_numpy(), splits, groups, weights)
-    distribution = spl.split_distribution(phenotypes, splits)
+    distribution = spl.split_distribution(y, splits)
     write_tsv(table, out["split"])
     write_json(distribution, out["distribution"])
-    counts = pd.Series(splits).value_counts().to_dict()
-    log.info("split sizes: %s", counts)
+    log.info("split sizes: %s", ", ".join(f"{k} {v}" for k, v in distribution["n"].items()))
     for pair in distribution["pairs"]:
         log.info("KS %s vs %s: D = %.3f, p = %.3g", pair["a"], pair["b"], pair["ks_statistic"], pair["p_value"])
 

@@ -1,7 +1,6 @@
 """End to end: the tiny config through Snakemake, every output present, parsed and consistent."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
