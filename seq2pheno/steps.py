@@ -181,11 +181,10 @@ def train_ridge(paths: dict, spec: dict, *, out: dict, log) -> None:
     name = spec.pop("name")
     spec = models.resolve_spec(name, spec)
     design, onehot, tr, va = _training_arrays(paths)
-    params = models.fit_ridge(onehot, design.rows[tr], design.phenotype[tr],
-                              design.rows[va], design.phenotype[va], spec["alphas"], log=log)
-    tmp = _tmp(out["model"])
-    models.save_ridge(tmp, params)
-    os.replace(tmp, out["model"])
+    params = models.fit_ridge(models.IndexedRows(onehot, design.rows[tr]), design.phenotype[tr],
+                              models.IndexedRows(onehot, design.rows[va]), design.phenotype[va],
+                              spec["alphas"])
+    models.save_ridge(out["model"], params)
     history = pd.DataFrame({"alpha": params["alphas"], "valid_r2": params["valid_r2"]})
     history["chosen"] = history["alpha"] == params["alpha"]
     write_tsv(history, out["history"])
