@@ -1,0 +1,294 @@
+"""First-layer convolution filters as motifs: activations, PWMs, MEME files, influence.
+
+The first layer of a seq2pheno CNN is a ``Conv1D`` reading the one-hot input directly, so
+each of its filters scans the sequence for a short pattern. This module
+
+* computes the filters' activations (:func:`filter_activations`);
+* stacks the input windows where a filter fires strongly into a position frequency matrix
+  (:func:`filter_pwms`, Kelley et al. 2016, Basset) and exports them in the MEME minimal
+  motif format (:func:`write_meme`, :func:`read_meme`) for Tomtom or tangermeme;
+* measures each filter's influence on the predictions by nullification
+  (:func:`filter_influence`): its output is replaced by its mean activation over the set,
+  and the increase in MSE and the drop in R^2 against the observed phenotype are recorded.
+
+Arrays: one-hot ``x`` float32 ``N x L x 4`` (A, C, G, T; array or memmap); activations
+``N x L' x F`` in the filter's output units (after its activation function); a PFM is
+``k x 4`` (rows: the k kernel taps, 5'->3'; columns A, C, G, T; rows sum to 1).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["first_conv_layer", "filter_activations", "filter_pwms", "write_meme",
+           "read_meme", "filter_influence"]
+
+_ALPHABET = "ACGT"
+_IDENTITY_LAYERS = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise",
+                    "AlphaDropout", "InputLayer")
+
+
+def _np(t) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(t))
+
+
+def _first_conv_index(model) -> int | None:
+    """Index in ``model.layers`` of the first-layer Conv1D (identity layers skipped)."""
+    import keras
+
+    for i, layer in enumerate(model.layers):
+        if type(layer).__name__ in _IDENTITY_LAYERS:
+            continue
+        return i if isinstance(layer, keras.layers.Conv1D) else None
+    return None
+
+
+def first_conv_layer(model):
+    """The Conv1D layer that reads the input (after identity layers), or None."""
+    i = _first_conv_index(model)
+    return None if i is None else model.layers[i]
+
+
+def _conv_geometry(conv, length: int) -> tuple[int, int, int, int, int]:
+    """(kernel k, stride, dilation, left padding, output length) of ``conv`` on ``length``."""
+    k, s, d = conv.kernel_size[0], conv.strides[0], conv.dilation_rate[0]
+    span = (k - 1) * d + 1
+    if conv.padding == "same":
+        n_out = -(-length // s)
+        pad_left = max((n_out - 1) * s + span - length, 0) // 2
+    elif conv.padding == "causal":
+        n_out, pad_left = (length - 1) // s + 1, span - 1
+    else:
+        n_out, pad_left = (length - span) // s + 1, 0
+    return k, s, d, pad_left, n_out
+
+
+def filter_activations(model, x, *, batch_size: int = 256) -> np.ndarray:
+    """Activations of the first-layer Conv1D filters, (N, L', F) float32.
+
+    ``x`` (N, L, 4) float32 one-hot (array or memmap). Values are the layer's outputs
+    (after its activation function), in batches of ``batch_size`` sequences.
+    Raises ValueError when the model's first layer is not a Conv1D.
+    """
+    conv = first_conv_layer(model)
+    if conv is None:
+        raise ValueError("the model's first layer is not a Conv1D: no filters to read")
+    out = []
+    for s in range(0, len(x), batch_size):
+        xb = np.asarray(x[s:s + batch_size], dtype=np.float32)
+        out.append(_np(conv(xb)).astype(np.float32))
+    if not out:
+        return np.zeros((0, 0, conv.filters), dtype=np.float32)
+    return np.concatenate(out)
+
+
+def filter_pwms(model, x, *, threshold_fraction: float = 0.5, min_hits: int = 10,
+                top_n: int = 5, batch_size: int = 256) -> list[dict]:
+    """Position frequency matrices of the first-layer filters (kernel longer than 1).
+
+    For filter f, every input window whose activation exceeds ``threshold_fraction`` x the
+    filter's maximum activation over the set ``x`` (N, L, 4) is a hit; the hits' one-hot
+    windows are summed and normalised per row into a PFM (k x 4, rows sum to 1; padding
+    outside the sequence counts as nothing). A filter with fewer than ``min_hits`` hits,
+    or that never exceeds 0, is uninformative.
+
+    Returns one dict per filter: ``filter`` (int), ``n_hits`` (int), ``pfm`` (k x 4 float64),
+    ``informative`` (bool), ``top_positions`` (the ``top_n`` input positions, 0-based
+    window starts, where the filter's mean activation over sequences is highest, best
+    first), ``max_activation`` and ``threshold`` (activation units). Empty list when the
+    first layer is not a Conv1D with kernel_size > 1.
+    """
+    conv = first_conv_layer(model)
+    if conv is None or conv.kernel_size[0] <= 1:
+        return []
+    acts = filter_activations(model, x, batch_size=batch_size)      # (N, L', F)
+    N, L = x.shape[0], x.shape[1]
+    k, s, d, pad_left, n_out = _conv_geometry(conv, L)
+    xpad = np.zeros((N, L + 2 * ((k - 1) * d + 1), 4), dtype=np.float32)
+    off = (k - 1) * d + 1 - pad_left          # xpad index of padded-input position 0
+    xpad[:, off + pad_left:off + pad_left + L] = np.asarray(x, dtype=np.float32)
+    taps = np.arange(k) * d
+    mean_by_pos = acts.mean(axis=0) if N else np.zeros((n_out, acts.shape[2]))
+    result = []
+    for f in range(acts.shape[2]):
+        a = acts[:, :, f]
+        max_act = float(a.max()) if a.size else 0.0
+        threshold = threshold_fraction * max_act
+        if max_act > 0:
+            seq, t = np.nonzero(a > threshold)
+        else:
+            seq = t = np.zeros(0, dtype=np.int64)
+        counts = np.zeros((k, 4))
+        for c0 in range(0, len(seq), 65536):
+            sq, tt = seq[c0:c0 + 65536], t[c0:c0 + 65536]
+            cols = off + tt[:, None] * s + taps[None, :]
+            counts += xpad[sq[:, None], cols].sum(axis=0)
+        rows = counts.sum(axis=1, keepdims=True)
+        pfm = np.where(rows > 0, counts / np.where(rows > 0, rows, 1.0), 0.25)
+        order = np.argsort(-mean_by_pos[:, f], kind="stable")[:top_n]
+        top = [int(max(0, p * s - pad_left)) for p in order]
+        result.append({"filter": f, "n_hits": int(len(seq)), "pfm": pfm,
+                       "informative": bool(len(seq) >= min_hits and max_act > 0),
+                       "top_positions": top, "max_activation": max_act,
+                       "threshold": float(threshold)})
+    return result
+
+
+def write_meme(path: str | os.PathLike, pwms: Iterable[dict],
+               background=(0.25, 0.25, 0.25, 0.25)) -> int:
+    """Write the informative PWMs to ``path`` in the MEME minimal motif format (version 4).
+
+    Each motif is ``MOTIF filter_<i>`` with ``letter-probability matrix: alength= 4 w= k
+    nsites= <n_hits> E= 0``. The file is written to a temporary name and renamed, so a
+    failure never leaves a half-written file. Returns the number of motifs written.
+    """
+    bg = [float(b) for b in background]
+    if len(bg) != 4:
+        raise ValueError(f"background needs 4 frequencies (A, C, G, T), got {background!r}")
+    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
+             "Background letter frequencies",
+             " ".join(f"{b} {v:.6g}" for b, v in zip(_ALPHABET, bg)), ""]
+    n = 0
+    for pwm in pwms:
+        if not pwm.get("informative", True):
+            continue
+        pfm = np.asarray(pwm["pfm"], dtype=np.float64)
+        lines.append(f"MOTIF filter_{int(pwm['filter'])}")
+        lines.append(f"letter-probability matrix: alength= 4 w= {pfm.shape[0]} "
+                     f"nsites= {int(pwm.get('n_hits', 0))} E= 0")
+        lines.extend(" " + " ".join(f"{v:.6f}" for v in row) for row in pfm)
+        lines.append("")
+        n += 1
+    tmp = f"{os.fspath(path)}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return n
+
+
+def read_meme(path: str | os.PathLike) -> list[dict]:
+    """Parse a MEME minimal-format file (DNA) into a list of motifs.
+
+    Each motif: ``name`` (the MOTIF identifier), ``filter`` (int for ``filter_<i>`` names,
+    else None), ``pfm`` (w x 4 float64, columns A, C, G, T), ``nsites`` (int or None).
+    Raises :class:`seq2pheno.errors.InputError` on a malformed matrix.
+    """
+    from seq2pheno.errors import InputError
+
+    motifs: list[dict] = []
+    with open(path) as fh:
+        lines = fh.read().splitlines()
+    i = 0
+    current = None
+    while i < len(lines):
+        line = lines[i].strip()
+        if line.startswith("MOTIF"):
+            parts = line.split()
+            if len(parts) < 2:
+                raise InputError(path, "MOTIF line without an identifier", line=i + 1)
+            name = parts[1]
+            fid = None
+            if name.startswith("filter_") and name[7:].isdigit():
+                fid = int(name[7:])
+            current = {"name": name, "filter": fid, "pfm": None, "nsites": None}
+            motifs.append(current)
+        elif line.startswith("letter-probability matrix"):
+            if current is None:
+                raise InputError(path, "letter-probability matrix before any MOTIF", line=i + 1)
+            fields = line.split(":", 1)[1].replace("=", " = ").split()
+            info = {}
+            for j in range(len(fields) - 2):
+                if fields[j + 1] == "=":
+                    info[fields[j]] = fields[j + 2]
+            width = int(info.get("w", 0))
+            current["nsites"] = int(float(info["nsites"])) if "nsites" in info else None
+            rows = []
+            j = i + 1
+            while j < len(lines) and len(rows) < (width or 10 ** 9):
+                text = lines[j].strip()
+                if not text:
+                    if width:
+                        j += 1
+                        continue
+                    break
+                try:
+                    row = [float(v) for v in text.split()]
+                except ValueError:
+                    if width:
+                        raise InputError(path, f"expected {width} rows of 4 probabilities",
+                                         line=j + 1) from None
+                    break
+                if len(row) != 4:
+                    raise InputError(path, f"expected 4 probabilities per row, got {len(row)}",
+                                     line=j + 1)
+                rows.append(row)
+                j += 1
+            current["pfm"] = np.array(rows, dtype=np.float64).reshape(-1, 4)
+            i = j
+            continue
+        i += 1
+    return motifs
+
+
+def _forward(layers, h: np.ndarray, batch_size: int) -> np.ndarray:
+    """Run ``h`` through ``layers`` (inference mode) in batches; output flattened (M,)."""
+    out = []
+    for s in range(0, len(h), batch_size):
+        z = h[s:s + batch_size]
+        for layer in layers:
+            z = layer(z, training=False)
+        out.append(_np(z).reshape(len(h[s:s + batch_size]), -1)[:, 0])
+    return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
+
+
+def _mse_r2(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    resid = y - pred
+    mse = float(np.mean(resid ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+    return mse, r2
+
+
+def filter_influence(model, x, y, *, batch_size: int = 256) -> pd.DataFrame:
+    """Influence of each first-layer filter by nullification (Basset).
+
+    Filter f's output is replaced by its mean activation over the whole set ``x``
+    (N, L, 4) (all sequences and positions), the rest of the model is rerun, and the
+    predictions (original phenotype scale) are compared with ``y`` (N,) observed
+    phenotypes (original scale). Works for any first-layer Conv1D (kernel 1 included).
+
+    Returns a DataFrame, one row per filter, sorted by ``rank``: ``filter``,
+    ``loss_increase`` (MSE nullified - MSE baseline, phenotype units squared), ``r2_drop``
+    (R^2 baseline - R^2 nullified), ``mse``, ``r2`` (with the filter nullified),
+    ``baseline_mse``, ``baseline_r2``, ``mean_activation``, ``rank`` (1 = largest loss
+    increase).
+    """
+    idx = _first_conv_index(model)
+    if idx is None:
+        raise ValueError("the model's first layer is not a Conv1D: no filters to nullify")
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if len(y) != len(x):
+        raise ValueError(f"y has {len(y)} values for {len(x)} sequences")
+    rest = model.layers[idx + 1:]
+    acts = filter_activations(model, x, batch_size=batch_size)
+    base_mse, base_r2 = _mse_r2(y, _forward(rest, acts, batch_size))
+    means = acts.mean(axis=(0, 1)) if acts.size else np.zeros(acts.shape[2])
+    rows = []
+    for f in range(acts.shape[2]):
+        saved = acts[:, :, f].copy()
+        acts[:, :, f] = means[f]
+        mse, r2 = _mse_r2(y, _forward(rest, acts, batch_size))
+        acts[:, :, f] = saved
+        rows.append({"filter": f, "loss_increase": mse - base_mse, "r2_drop": base_r2 - r2,
+                     "mse": mse, "r2": r2, "baseline_mse": base_mse, "baseline_r2": base_r2,
+                     "mean_activation": float(means[f])})
+    df = pd.DataFrame(rows, columns=["filter", "loss_increase", "r2_drop", "mse", "r2",
+                                     "baseline_mse", "baseline_r2", "mean_activation"])
+    df["rank"] = df["loss_increase"].rank(ascending=False, method="first").astype(int)
+    return df.sort_values("rank").reset_index(drop=True)

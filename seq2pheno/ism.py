@@ -1,0 +1,786 @@
+"""In-silico mutagenesis (ISM) and gradient x input saliency.
+
+ISM substitutes every base of every interpreted sequence by each nucleotide and records
+``delta = f(mutant) - f(reference)`` on the model's output scale (the original phenotype
+scale for seq2pheno models, which end with the ``to_phenotype_scale`` Rescaling layer).
+Arrays: one-hot input ``x`` is ``float32``, shape ``N x L x 4`` (channels A, C, G, T; rows may
+come from a memory map); deltas are ``N x L x 4`` in phenotype units, exactly 0 where the
+substitution is an identity edit (the reference base).
+
+Fast, exact ISM (:func:`ism`) follows fastISM (Nair et al. 2022): a substitution at position
+``i`` changes only the outputs of the local layers (Conv1D, pooling, pointwise activations)
+whose receptive field covers ``i``. Those few outputs are recomputed on small windows, layer
+by layer, with the reference activations around them; the first Dense layer after
+``Flatten`` is linear in its input, so its pre-activation changes by ``W[changed rows] . delta``
+(cost ``O(window x filters x units)`` instead of ``O(L x filters x units)``), and only the
+small remainder of the network (the first Dense's activation and every later layer) is
+evaluated per mutant, in large batches. Identity edits are skipped (as tangermeme does).
+Models outside that family fall back to :func:`naive_ism` (one forward pass per mutant),
+with a log line saying why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["ism", "naive_ism", "supports_fast_ism", "position_importance", "global_map",
+           "saliency", "saliency_importance", "importance_table", "compare_importance"]
+
+_EYE = np.eye(4, dtype=np.float32)
+#: Elements (float32) of the largest intermediate array of one fast-ISM chunk (~64 MB).
+_ELEMENT_BUDGET = 16_000_000
+#: Mutant rows pushed through the layers after the first Dense at once (cache-sized).
+_HEAD_BLOCK = 4096
+#: Elements (float32) of the window temporaries of one block of positions (~4 MB).
+_LOCAL_BLOCK = 1_000_000
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _np(t) -> np.ndarray:
+    return np.asarray(_keras().ops.convert_to_numpy(t))
+
+
+def _weight(v) -> np.ndarray:
+    """A Keras variable's value as a float32 numpy array."""
+    return np.array(v.numpy() if hasattr(v, "numpy") else _np(v), dtype=np.float32)
+
+
+def _rows(x, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of ``x`` (array or memmap) as a float32 array."""
+    return np.ascontiguousarray(np.asarray(x[start:stop], dtype=np.float32))
+
+
+_NUMPY_ACTIVATIONS: dict | None = None
+
+
+def _gelu(a: np.ndarray) -> np.ndarray:
+    """Exact GELU, x * Phi(x), as Keras computes it; erf from the backend (vectorised)."""
+    ops = _keras().ops
+    e = np.array(_np(ops.erf(a * np.float32(1.0 / np.sqrt(2.0)))), dtype=np.float32)
+    e += np.float32(1.0)
+    e *= a
+    e *= np.float32(0.5)
+    return e
+
+
+def _numpy_activations() -> dict:
+    """Numpy versions of Keras' built-in activations at their default arguments (the form
+    ``Dense(activation="name")`` uses), keyed by the Keras function object."""
+    global _NUMPY_ACTIVATIONS
+    if _NUMPY_ACTIVATIONS is None:
+        from scipy import special
+
+        ka = _keras().activations
+        f32 = np.float32
+
+        def softplus(a):
+            return np.logaddexp(f32(0), a)
+
+        table = {
+            "linear": lambda a: a,
+            "relu": lambda a: np.maximum(a, f32(0)),
+            "gelu": _gelu,
+            "sigmoid": special.expit,
+            "tanh": np.tanh,
+            "softplus": softplus,
+            "softsign": lambda a: a / (f32(1) + np.abs(a)),
+            "elu": lambda a: np.where(a > 0, a, np.expm1(a)),
+            "selu": lambda a: f32(1.0507009873554805) * np.where(
+                a > 0, a, f32(1.6732632423543772) * np.expm1(a)),
+            "silu": lambda a: a * special.expit(a),
+            "swish": lambda a: a * special.expit(a),
+            "exponential": np.exp,
+            "relu6": lambda a: np.clip(a, f32(0), f32(6)),
+            "leaky_relu": lambda a: np.where(a > 0, a, f32(0.2) * a),
+            "mish": lambda a: a * np.tanh(softplus(a)),
+        }
+        _NUMPY_ACTIVATIONS = {getattr(ka, name): fn for name, fn in table.items()
+                              if hasattr(ka, name)}
+    return _NUMPY_ACTIVATIONS
+
+
+def _activate(fn: Callable | None, a: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Apply a Keras activation to a float32 numpy array, keeping its dtype.
+
+    Built-in activations run in numpy (the same formulas as the backend, to float32
+    rounding); anything else goes through Keras. ``inplace``: the caller owns ``a``.
+    """
+    if fn is None:
+        return a
+    name = getattr(fn, "__name__", "")
+    if name == "linear":
+        return a
+    if name == "relu":
+        return np.maximum(a, np.float32(0), out=a if inplace else None)
+    impl = _numpy_activations().get(fn)
+    if impl is not None:
+        return np.asarray(impl(a), dtype=a.dtype)
+    return _np(fn(a)).astype(a.dtype, copy=False)
+
+
+def _is_linear(fn: Callable | None) -> bool:
+    return fn is None or getattr(fn, "__name__", "") == "linear"
+
+
+def _identity_edits(xb: np.ndarray) -> np.ndarray:
+    """(B, L, 4) bool: True where setting position i to base b leaves ``xb`` unchanged."""
+    return np.all(xb[:, :, None, :] == _EYE[None, None, :, :], axis=-1)
+
+
+def _alternatives(xb: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Substitutions to evaluate at ``positions`` of ``xb`` (B, L, 4).
+
+    Returns ``alt`` (P, B, A) int base indices and ``valid`` (P, B, A) bool (False for an
+    identity edit). When every row at those positions is one-hot, A = 3 (the three other
+    bases, identity edits skipped); otherwise A = 4 (every base; ``N`` or heterozygous
+    rows have four real edits).
+    """
+    sub = np.moveaxis(xb[:, positions, :], 0, 1)                     # (P, B, 4)
+    P, B = sub.shape[:2]
+    if np.all(sub.sum(axis=-1) == 1) and np.all((sub == 0) | (sub == 1)):
+        ref = sub.argmax(axis=-1)
+        alt = (ref[:, :, None] + np.arange(1, 4)[None, None, :]) % 4
+        return alt, np.ones(alt.shape, dtype=bool)
+    alt = np.broadcast_to(np.arange(4), (P, B, 4)).copy()
+    valid = ~np.all(sub[:, :, None, :] == _EYE[None, None], axis=-1)
+    return alt, valid
+
+
+# ----------------------------------------------------------------------------------------
+# The fast path: a plan of the model's local layers and first Dense
+# ----------------------------------------------------------------------------------------
+
+class _Unsupported(Exception):
+    """The model is outside the family the fast path handles; the message says why."""
+
+
+@dataclass
+class _Local:
+    """One local layer before Flatten, in explicit-padding form.
+
+    ``op`` maps a padded input window ``(..., w, c_in)`` to ``n`` outputs ``(..., n, c_out)``;
+    output ``t`` reads padded inputs ``t*stride + j*dilation`` for ``j < size``.
+    """
+
+    kind: str                  # "conv" | "max" | "avg" | "act"
+    size: int
+    stride: int
+    dilation: int
+    pad_left: int
+    pad_right: int
+    n_in: int
+    n_out: int
+    kernel: np.ndarray | None = None      # (size, c_in, c_out) float32
+    bias: np.ndarray | None = None        # (c_out,) float32
+    activation: Callable | None = None
+    counts: np.ndarray | None = None      # avg pooling: real inputs per output, (n_out,)
+    # per-position geometry, filled by the plan: affected outputs [lo, hi), computed
+    # outputs [start, start + n)
+    lo: np.ndarray = field(default=None, repr=False)
+    hi: np.ndarray = field(default=None, repr=False)
+    start: np.ndarray = field(default=None, repr=False)
+    n: int = 1
+    c_in: int = 0
+    c_out: int = 0
+
+    @property
+    def span(self) -> int:
+        return (self.size - 1) * self.dilation + 1
+
+    @property
+    def pad_value(self) -> float:
+        return -np.inf if self.kind == "max" else 0.0
+
+    def window(self, n: int) -> int:
+        """Padded input positions that ``n`` consecutive outputs read."""
+        return (n - 1) * self.stride + self.span
+
+    def pad(self, a: np.ndarray) -> np.ndarray:
+        """Pad ``a`` (B, n_in, C) on the position axis as the layer does."""
+        if self.pad_left == 0 and self.pad_right == 0:
+            return a
+        widths = [(0, 0)] * a.ndim
+        widths[-2] = (self.pad_left, self.pad_right)
+        return np.pad(a, widths, constant_values=self.pad_value)
+
+    def op(self, w: np.ndarray, n: int, counts: np.ndarray | None) -> np.ndarray:
+        """Outputs ``(..., n, c_out)`` of padded windows ``w`` ``(..., window(n), c_in)``."""
+        s, d = self.stride, self.dilation
+        stop = lambda j: j * d + s * (n - 1) + 1  # noqa: E731
+        if self.kind == "act":
+            return _activate(self.activation, w)
+        if self.kind == "conv":
+            out = None
+            for j in range(self.size):
+                tap = w[..., j * d:stop(j):s, :]
+                # one 2-D GEMM (a stack of tiny matmuls is far slower)
+                term = (tap.reshape(-1, tap.shape[-1]) @ self.kernel[j]).reshape(
+                    tap.shape[:-1] + (self.kernel.shape[2],))
+                out = term if out is None else out + term
+            if self.bias is not None:
+                out = out + self.bias
+            return _activate(self.activation, out)
+        if self.kind == "max":
+            out = w[..., 0:stop(0):s, :]
+            for j in range(1, self.size):
+                out = np.maximum(out, w[..., j:stop(j):s, :])
+            return out
+        # average pooling: zero padding, divided by the number of real inputs
+        out = w[..., 0:stop(0):s, :].copy()
+        for j in range(1, self.size):
+            out = out + w[..., j:stop(j):s, :]
+        return out / counts
+
+
+def _same_padding(n_in: int, span: int, stride: int) -> tuple[int, int, int]:
+    n_out = -(-n_in // stride)
+    total = max((n_out - 1) * stride + span - n_in, 0)
+    return n_out, total // 2, total - total // 2
+
+
+def _geometry(padding: str, n_in: int, span: int, stride: int) -> tuple[int, int, int]:
+    if padding == "valid":
+        return (n_in - span) // stride + 1, 0, 0
+    if padding == "same":
+        return _same_padding(n_in, span, stride)
+    if padding == "causal":
+        return (n_in - 1) // stride + 1, span - 1, 0
+    raise _Unsupported(f"padding {padding!r}")
+
+
+def _local_layer(layer, n_in: int, c_in: int) -> _Local | None:
+    """The explicit form of one layer before Flatten; None for identity layers (Dropout)."""
+    keras = _keras()
+    kl = keras.layers
+    kind = type(layer)
+    if kind in (kl.Dropout, kl.SpatialDropout1D, kl.GaussianDropout, kl.GaussianNoise,
+                kl.AlphaDropout):
+        return None
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise _Unsupported(f"layer {layer.name!r} is not channels_last")
+    if kind is kl.Conv1D:
+        if getattr(layer, "groups", 1) != 1:
+            raise _Unsupported(f"grouped convolution {layer.name!r}")
+        k, s, d = layer.kernel_size[0], layer.strides[0], layer.dilation_rate[0]
+        if s > 1 and d > 1:
+            raise _Unsupported(f"stride and dilation both > 1 in {layer.name!r}")
+        span = (k - 1) * d + 1
+        n_out, pl, pr = _geometry(layer.padding, n_in, span, s)
+        kernel = _weight(layer.kernel)
+        bias = _weight(layer.bias) if layer.use_bias else None
+        return _Local("conv", k, s, d, pl, pr, n_in, n_out, kernel, bias, layer.activation)
+    if kind in (kl.MaxPooling1D, kl.AveragePooling1D):
+        p, s = layer.pool_size[0], layer.strides[0]
+        n_out, pl, pr = _geometry(layer.padding, n_in, p, s)
+        loc = _Local("max" if kind is kl.MaxPooling1D else "avg", p, s, 1, pl, pr, n_in, n_out)
+        if loc.kind == "avg":
+            real = np.pad(np.ones(n_in, np.float32), (pl, pr))
+            loc.counts = np.array([real[t * s:t * s + p].sum() for t in range(n_out)],
+                                  dtype=np.float32)
+        return loc
+    if kind is kl.Activation:
+        return _Local("act", 1, 1, 1, 0, 0, n_in, n_in, activation=layer.activation)
+    raise _Unsupported(f"layer {layer.name!r} ({kind.__name__}) before Flatten")
+
+
+class _FastISM:
+    """Exact windowed ISM plan for ``Sequential([local layers..., Flatten, Dense, rest...])``.
+
+    Raises :class:`_Unsupported` for any other model.
+    """
+
+    def __init__(self, model):
+        keras = _keras()
+        kl = keras.layers
+        if not isinstance(model, keras.Sequential):
+            raise _Unsupported("not a keras.Sequential model")
+        in_shape = tuple(model.inputs[0].shape) if model.inputs else None
+        if in_shape is None or len(in_shape) != 3 or in_shape[1] is None:
+            raise _Unsupported(f"input shape {in_shape} is not (batch, L, channels)")
+        out_shape = tuple(model.outputs[0].shape)
+        if out_shape[1:] != (1,):
+            raise _Unsupported(f"output shape {out_shape} is not (batch, 1)")
+        self.length, self.channels = int(in_shape[1]), int(in_shape[2])
+        if self.channels != 4:
+            raise _Unsupported(f"input has {self.channels} channels, not 4")
+        layers = list(model.layers)
+        n, c = self.length, self.channels
+        self.local: list[_Local] = []
+        i = 0
+        while i < len(layers) and type(layers[i]) is not kl.Flatten:
+            loc = _local_layer(layers[i], n, c)
+            if loc is not None:
+                loc.c_in = c
+                if loc.kind == "conv":
+                    if loc.kernel.shape[1] != c:
+                        raise _Unsupported(f"layer {layers[i].name!r}: kernel/input mismatch")
+                    c = loc.kernel.shape[2]
+                loc.c_out = c
+                if loc.n_out < 1:
+                    raise _Unsupported(f"layer {layers[i].name!r} has no output positions")
+                self.local.append(loc)
+                n = loc.n_out
+            i += 1
+        if i == len(layers):
+            raise _Unsupported("no Flatten layer")
+        i += 1
+        while i < len(layers) and type(layers[i]) in (kl.Dropout, kl.GaussianNoise,
+                                                      kl.GaussianDropout, kl.AlphaDropout):
+            i += 1
+        if i == len(layers) or type(layers[i]) is not kl.Dense:
+            raise _Unsupported("Flatten is not followed by Dense")
+        dense = layers[i]
+        kernel = _weight(dense.kernel)
+        if kernel.shape[0] != n * c:
+            raise _Unsupported(f"Dense {dense.name!r} expects {kernel.shape[0]} inputs, "
+                               f"the plan gives {n * c}")
+        self.n_last, self.c_last = n, c
+        self.units = kernel.shape[1]
+        self.kernel = kernel                                  # (n*c, units)
+        self.kernel3 = kernel.reshape(n, c, self.units)       # (n, c, units)
+        self.bias = (_weight(dense.bias).astype(np.float64) if dense.use_bias
+                     else np.zeros(self.units))
+        self.dense_activation = dense.activation
+        self.rest = layers[i + 1:]
+        self._plan_geometry()
+        # input -> first Dense pre-activation is affine when every local layer is (linear
+        # convolutions, average pooling, linear activations): then a substitution's effect
+        # is a fixed vector per (position, base), tabulated once in ``self._effect``
+        self.affine = all(loc.kind == "avg" or (loc.kind in ("conv", "act")
+                                                 and _is_linear(loc.activation))
+                          for loc in self.local)
+        self._effect: np.ndarray | None = None
+
+    def effect_table(self) -> np.ndarray:
+        """Affine plans only: (L, 4, units) change of the first Dense's pre-activation when
+        a zero input row becomes base b (the pre-activation is ``sum E[i, x_i] + const``)."""
+        if self._effect is None:
+            if not self.local:
+                self._effect = self.kernel3.copy()
+            else:
+                zero = np.zeros((1, self.length, 4), dtype=np.float32)
+                alt = np.broadcast_to(np.arange(4), (self.length, 1, 4))
+                ref = self.reference(zero)
+                blocks = []
+                step = self.position_block(4)
+                for p0 in range(0, self.length, step):
+                    pos = np.arange(p0, min(self.length, p0 + step))
+                    blocks.append(self._window_deltas(ref, pos, alt[pos])[:, 0])
+                self._effect = np.concatenate(blocks).astype(np.float32)
+        return self._effect
+
+    def _plan_geometry(self) -> None:
+        """Per input position: affected and computed output ranges of every local layer."""
+        a = np.arange(self.length)
+        b = a + 1
+        for loc in self.local:
+            lo = np.maximum(-((-(a + loc.pad_left - loc.span + 1)) // loc.stride), 0)
+            hi = np.minimum((b - 1 + loc.pad_left) // loc.stride + 1, loc.n_out)
+            hi = np.maximum(hi, lo)
+            loc.lo, loc.hi = lo, hi
+            loc.n = int(max(1, min(loc.n_out, (hi - lo).max())))
+            loc.start = np.clip(lo, 0, loc.n_out - loc.n)
+            a, b = lo, hi
+        self.last_start = self.local[-1].start if self.local else np.arange(self.length)
+        self.last_n = self.local[-1].n if self.local else 1
+
+    def affected(self, p: int) -> list[tuple[int, int]]:
+        """Affected output range ``[lo, hi)`` of each local layer for a substitution at ``p``."""
+        return [(int(loc.lo[p]), int(loc.hi[p])) for loc in self.local]
+
+    def disjoint(self, p: int, q: int) -> bool:
+        """True when substitutions at p and q never meet in a local layer (additive at Dense)."""
+        if p == q:
+            return False
+        if self.affine:                  # an affine first stage adds any two changes
+            return True
+        for (a0, a1), (b0, b1) in zip(self.affected(p), self.affected(q)):
+            if a0 < a1 and b0 < b1 and a0 < b1 and b0 < a1:
+                return False
+        return True
+
+    def position_block(self, mutants_per_position: int) -> int:
+        """Positions per block so that a block's temporaries stay cache-sized."""
+        per_mutant = max([loc.window(loc.n) * loc.c_in + loc.n * loc.c_out
+                          for loc in self.local] + [self.units])
+        rows = max(1, mutants_per_position)
+        return max(1, min(_HEAD_BLOCK // rows, _LOCAL_BLOCK // (rows * per_mutant)))
+
+    def chunk_sequences(self, n_positions: int, batch_size: int) -> int:
+        """Sequences per chunk: about ``batch_size`` mutants, reference activations bounded."""
+        per_seq = sum(loc.n_in * loc.c_in + loc.n_out * loc.c_out for loc in self.local)
+        per_seq += 8 * n_positions
+        by_memory = max(1, _ELEMENT_BUDGET // max(per_seq, 1))
+        by_batch = max(1, batch_size // max(4 * n_positions, 1))
+        return max(1, min(by_memory, by_batch))
+
+    def reference(self, xb: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Reference activations of sequences ``xb`` (B, L, 4) float32.
+
+        Returns (padded, last, ref_pre, xb): ``padded[l]`` is local layer l's padded input
+        (B, P_l, C_l); ``last`` the last local layer's output (B, n_last, c_last);
+        ``ref_pre`` the first Dense's pre-activation (B, units) float64.
+        """
+        padded = []
+        h = xb
+        for loc in self.local:
+            hp = loc.pad(h)
+            padded.append(hp)
+            counts = None if loc.counts is None else loc.counts[:, None]
+            h = loc.op(hp, loc.n_out, counts)
+        ref_pre = (h.reshape(len(xb), -1) @ self.kernel).astype(np.float64) + self.bias
+        return padded, h, ref_pre, xb
+
+    def pre_deltas(self, ref: tuple, positions: np.ndarray, alt: np.ndarray,
+                   offset: np.ndarray | None = None) -> np.ndarray:
+        """Change of the first Dense's pre-activation per substitution.
+
+        ``ref``: :meth:`reference` of the sequences (B of them); ``positions`` (P,) int;
+        ``alt`` (P, B, A) int: the bases put at each position (see :func:`_alternatives`).
+        Returns ``dpre`` (P, B, A, units) float32 (C-contiguous): the pre-activation of
+        the mutant of sequence s that puts base ``alt[p, s, a]`` at ``positions[p]`` is
+        ``ref_pre[s] + dpre[p, s, a]``; with ``offset`` (B, units) float32 given,
+        ``offset[s]`` is added (pass ``ref_pre`` to get the mutants' pre-activations).
+        Keep P x B x A to a few thousand for speed.
+        """
+        if self.affine:
+            return self._affine_deltas(ref, positions, alt, offset)
+        dpre = self._window_deltas(ref, positions, alt)
+        if offset is not None:
+            dpre += offset[None, :, None, :]
+        return dpre
+
+    def _affine_deltas(self, ref: tuple, positions: np.ndarray, alt: np.ndarray,
+                       offset: np.ndarray | None) -> np.ndarray:
+        """:meth:`pre_deltas` for affine plans: E[i, b] - sum_c x[i, c] E[i, c] (+ offset)."""
+        eff = self.effect_table()[positions]                                # (P, 4, U)
+        rows = np.moveaxis(ref[3][:, positions, :], 0, 1)                   # (P, B, 4)
+        base = -np.matmul(rows, eff)                                        # (P, B, U)
+        if offset is not None:
+            base += offset[None, :, :]
+        dpre = eff[np.arange(len(positions))[:, None, None], alt]           # (P, B, A, U)
+        dpre += base[:, :, None, :]
+        return dpre
+
+    def _window_deltas(self, ref: tuple, positions: np.ndarray, alt: np.ndarray) -> np.ndarray:
+        """:meth:`pre_deltas` by recomputing the local layers on windows (any plan)."""
+        padded, last, _ = ref[:3]
+        B = last.shape[0]
+        P = len(positions)
+        A = alt.shape[2]
+        # the input "layer": the substitution itself
+        prev_start = positions
+        prev_n = 1
+        mut = _EYE[alt][:, :, :, None, :]                                     # (P, B, A, 1, 4)
+        for loc, hp in zip(self.local, padded):
+            start = loc.start[positions]
+            n = loc.n
+            w = loc.window(n)
+            idx = start[:, None] * loc.stride + np.arange(w)[None, :]          # (P, w)
+            ref_win = np.moveaxis(hp[:, idx, :], 0, 1)                         # (P, B, w, C)
+            win = np.repeat(ref_win[:, :, None], A, axis=2)                    # (P, B, A, w, C)
+            for m in range(prev_n):
+                rel = prev_start + m + loc.pad_left - start * loc.stride
+                ok = np.nonzero((rel >= 0) & (rel < w))[0]
+                if len(ok):
+                    win[ok, :, :, rel[ok], :] = mut[ok, :, :, m, :]
+            counts = None
+            if loc.counts is not None:
+                counts = loc.counts[start[:, None] + np.arange(n)][:, None, None, :, None]
+            mut = loc.op(win, n, counts)                                       # (P, B, A, n, C')
+            prev_start, prev_n = start, n
+        # change of the last local output over its computed window
+        cols = prev_start[:, None] + np.arange(prev_n)[None, :]                # (P, n)
+        ref_cols = np.moveaxis(last[:, cols, :], 0, 1)[:, :, None]             # (P, B, 1, n, C)
+        delta = (mut - ref_cols).reshape(P, B * A, prev_n * self.c_last)
+        w_win = self.kernel3[cols].reshape(P, prev_n * self.c_last, self.units)
+        dpre = np.matmul(delta.astype(np.float32, copy=False), w_win)          # (P, B*A, units)
+        return dpre.reshape(P, B, A, self.units)
+
+    def _head_steps(self) -> list[Callable[[np.ndarray], np.ndarray]]:
+        """The layers after the first Dense as numpy functions on float32 (M, units) arrays.
+
+        Dense, Activation, Rescaling and dropout/noise layers (identity at inference) run in
+        numpy (one GEMM each); any other layer is called through Keras.
+        """
+        keras = _keras()
+        kl = keras.layers
+        steps: list[Callable[[np.ndarray], np.ndarray]] = [
+            lambda h: _activate(self.dense_activation, h, inplace=True)]
+        for layer in self.rest:
+            kind = type(layer)
+            if kind in (kl.Dropout, kl.GaussianNoise, kl.GaussianDropout, kl.AlphaDropout):
+                continue
+            if kind is kl.Dense:
+                w = _weight(layer.kernel)
+                b = _weight(layer.bias) if layer.use_bias else None
+                act = layer.activation
+
+                def dense(h, w=w, b=b, act=act):
+                    z = h @ w
+                    if b is not None:
+                        z += b
+                    return _activate(act, z, inplace=True)
+                steps.append(dense)
+            elif kind is kl.Activation:
+                steps.append(lambda h, act=layer.activation: _activate(act, h))
+            elif kind is kl.Rescaling:
+                scale = np.asarray(_np(layer.scale) if hasattr(layer.scale, "shape")
+                                   else layer.scale, dtype=np.float32)
+                offset = np.asarray(_np(layer.offset) if hasattr(layer.offset, "shape")
+                                    else layer.offset, dtype=np.float32)
+                steps.append(lambda h, a=scale, o=offset: h * a + o)
+            else:
+                steps.append(lambda h, layer=layer: _np(layer(h, training=False))
+                             .astype(np.float32, copy=False))
+        return steps
+
+    def head(self, pre: np.ndarray, batch_size: int = 65536, *, inplace: bool = False
+             ) -> np.ndarray:
+        """Model output (M,) float32 from first-Dense pre-activations ``pre`` (M, units).
+
+        ``inplace``: ``pre`` is a float32 array the caller gives up (it is overwritten).
+        """
+        if not hasattr(self, "_steps"):
+            self._steps = self._head_steps()
+        out = np.empty(len(pre), dtype=np.float32)
+        for s in range(0, len(pre), batch_size):
+            h = pre[s:s + batch_size]
+            if not (inplace and h.dtype == np.float32):
+                h = np.array(h, dtype=np.float32)   # a copy: the steps work in place
+            for step in self._steps:
+                h = step(h)
+            out[s:s + len(h)] = h.reshape(len(h), -1)[:, 0]
+        return out
+
+
+def supports_fast_ism(model) -> tuple[bool, str]:
+    """Whether :func:`ism` can use the exact windowed path for ``model``, and why not."""
+    try:
+        _FastISM(model)
+    except _Unsupported as err:
+        return False, str(err)
+    return True, "ok"
+
+
+def _plan_or_none(model, log: logging.Logger | None, what: str):
+    try:
+        return _FastISM(model)
+    except _Unsupported as err:
+        if log is not None:
+            log.info("%s: model outside the windowed family (%s); using naive batched "
+                     "forward passes", what, err)
+        return None
+
+
+# ----------------------------------------------------------------------------------------
+# Public ISM functions
+# ----------------------------------------------------------------------------------------
+
+def _predict(model, xb: np.ndarray, batch_size: int) -> np.ndarray:
+    """Model output (M,) float64 for inputs ``xb`` (M, L, 4), in batches."""
+    out = []
+    for s in range(0, len(xb), batch_size):
+        out.append(np.asarray(model.predict_on_batch(xb[s:s + batch_size])).reshape(-1))
+    if not out:
+        return np.zeros(0)
+    return np.concatenate(out).astype(np.float64)
+
+
+def naive_ism(model, x, batch_size: int = 4096, log: logging.Logger | None = None
+              ) -> np.ndarray:
+    """Reference ISM: one full forward pass per non-identity single-base mutant.
+
+    ``x``: (N, L, 4) float32 one-hot (array or memmap). Mutants of several sequences are
+    predicted together in batches of ``batch_size``. Returns deltas (N, L, 4) float64 in
+    the model's output units (0 at identity edits).
+    """
+    N, L, _ = x.shape
+    deltas = np.zeros((N, L, 4), dtype=np.float64)
+    per_chunk = max(1, batch_size // (3 * L))
+    for s in range(0, N, per_chunk):
+        xb = _rows(x, s, s + per_chunk)
+        ident = _identity_edits(xb)
+        seq, pos, base = np.nonzero(~ident)
+        mutants = xb[seq].copy()
+        mutants[np.arange(len(seq)), pos] = _EYE[base]
+        f = _predict(model, np.concatenate([xb, mutants]), batch_size)
+        deltas[s + seq, pos, base] = f[len(xb):] - f[seq]
+        if log is not None:
+            log.info("naive ISM: %d/%d sequences", min(s + per_chunk, N), N)
+    return deltas
+
+
+def ism(model, x, *, batch_size: int = 65536, log: logging.Logger | None = None
+        ) -> np.ndarray:
+    """Exact in-silico mutagenesis of every single-base substitution.
+
+    ``x``: (N, L, 4) float32 one-hot (array or memmap; an ``N`` base 0.25 per channel and
+    heterozygous 0.5/0.5 rows are allowed: each of the 4 bases is then a real edit).
+    Returns deltas (N, L, 4) float64 = f(mutant) - f(reference) in the model's output
+    units (the original phenotype scale for seq2pheno models), 0 at the reference base.
+
+    Uses the windowed path (see the module docstring) for Sequential CNNs of Conv1D /
+    pooling / Activation / Dropout -> Flatten -> Dense -> anything; any other model falls
+    back to :func:`naive_ism` with a log line (forwarding at most 8192 mutants at once).
+    ``batch_size`` bounds the number of mutants handled per chunk of sequences. Progress
+    (sequences done / total) goes to ``log.info``.
+    """
+    if len(x.shape) != 3 or x.shape[2] != 4:
+        raise ValueError(f"x must be one-hot N x L x 4, got shape {tuple(x.shape)}")
+    plan = _plan_or_none(model, log, "ISM")
+    if plan is None:
+        return naive_ism(model, x, batch_size=min(batch_size, 8192), log=log)
+    if x.shape[1] != plan.length:
+        raise ValueError(f"x has {x.shape[1]} positions, the model expects {plan.length}")
+    # the GEMMs here are small (cache-sized blocks): BLAS threads only add contention
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fast_ism(plan, x, batch_size, log)
+
+
+def _fast_ism(plan: _FastISM, x, batch_size: int, log: logging.Logger | None) -> np.ndarray:
+    N, L, _ = x.shape
+    positions = np.arange(L)
+    per_chunk = plan.chunk_sequences(L, batch_size)
+    deltas = np.zeros((N, L, 4), dtype=np.float64)
+    next_report = 0
+    for s in range(0, N, per_chunk):
+        xb = _rows(x, s, s + per_chunk)
+        B = len(xb)
+        alt, valid = _alternatives(xb, positions)                   # (L, B, A)
+        ref = plan.reference(xb)
+        ref_pre = ref[2]
+        f_ref = plan.head(ref_pre)                                   # (B,)
+        ref32 = ref_pre.astype(np.float32)
+        f = np.empty(alt.shape, dtype=np.float32)
+        # blocks of positions small enough to stay in cache from the first layer to the
+        # output (large temporaries cost more in page faults than in arithmetic)
+        step = plan.position_block(B * alt.shape[2])
+        for p0 in range(0, L, step):
+            # mutant pre-activations (P, B, A, U)
+            blk = plan.pre_deltas(ref, positions[p0:p0 + step], alt[p0:p0 + step], ref32)
+            f[p0:p0 + step] = plan.head(blk.reshape(-1, plan.units), inplace=True
+                                        ).reshape(blk.shape[:3])
+        d = f.astype(np.float64)
+        d -= f_ref.astype(np.float64)[None, :, None]
+        if not valid.all():
+            d[~valid] = 0.0
+        out = deltas[s:s + B]                                        # (B, L, 4) view, zeros
+        np.put_along_axis(out, np.moveaxis(alt, 0, 1), np.moveaxis(d, 0, 1), axis=2)
+        done = min(s + per_chunk, N)
+        if log is not None and (done >= next_report or done == N):
+            log.info("ISM: %d/%d sequences", done, N)
+            next_report = done + max(1, N // 20)
+    return deltas
+
+
+def position_importance(deltas: np.ndarray) -> np.ndarray:
+    """Importance per position (L,): mean |delta| over sequences and the 3 alternative bases.
+
+    ``deltas`` (N, L, 4) from :func:`ism`; the reference base's 0 is excluded by dividing
+    the sum over the 4 bases by 3. Units: phenotype units.
+    """
+    d = np.abs(np.asarray(deltas, dtype=np.float64))
+    return d.sum(axis=(0, 2)) / (3.0 * d.shape[0])
+
+
+def global_map(deltas: np.ndarray) -> np.ndarray:
+    """Global attribution map (L, 4): mean signed delta over sequences, per position and base.
+
+    Positive: putting that base at that position raises the phenotype on average (relative
+    to each sequence's own base); phenotype units.
+    """
+    return np.asarray(deltas, dtype=np.float64).mean(axis=0)
+
+
+def importance_table(importance: np.ndarray, features=None):
+    """``ism.tsv`` as a DataFrame: ``position``, ``importance``, ``rank`` (1 = most important).
+
+    ``features``: optional ``data/features.tsv`` DataFrame (one row per position); its
+    ``chrom`` and ``pos`` columns are carried over when present (genotype cohorts).
+    """
+    import pandas as pd
+
+    imp = np.asarray(importance, dtype=np.float64)
+    order = np.argsort(-imp, kind="stable")
+    rank = np.empty(len(imp), dtype=np.int64)
+    rank[order] = np.arange(1, len(imp) + 1)
+    df = pd.DataFrame({"position": np.arange(len(imp)), "importance": imp, "rank": rank})
+    if features is not None:
+        for col in ("chrom", "pos", "ref", "alt"):
+            if col in features.columns:
+                df.insert(len(df.columns) - 2, col, features[col].to_numpy()[:len(imp)])
+    return df
+
+
+# ----------------------------------------------------------------------------------------
+# Saliency: gradient x input
+# ----------------------------------------------------------------------------------------
+
+def _input_gradient(model, xb: np.ndarray) -> np.ndarray:
+    """d sum(model(xb)) / d xb (B, L, 4): the one backend-specific function of the module."""
+    keras = _keras()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(xb)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            out = keras.ops.sum(model(xt, training=False))
+        return np.asarray(tape.gradient(out, xt))
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        return np.asarray(jax.grad(lambda z: jnp.sum(model(z, training=False)))(jnp.asarray(xb)))
+    if backend == "torch":
+        import torch
+
+        xt = torch.tensor(xb, requires_grad=True)
+        model(xt, training=False).sum().backward()
+        return xt.grad.detach().cpu().numpy()
+    raise NotImplementedError(f"saliency is not implemented for the {backend!r} backend")
+
+
+def saliency(model, x, *, batch_size: int = 256) -> np.ndarray:
+    """Gradient x input (N, L, 4) float64, one backward pass per batch of sequences.
+
+    The gradient is of the model's output (original phenotype scale) with respect to the
+    one-hot input; multiplied by the input, it is nonzero at the present base only.
+    Units: phenotype units per unit of one-hot input.
+    """
+    N = x.shape[0]
+    out = np.zeros(x.shape, dtype=np.float64)
+    for s in range(0, N, batch_size):
+        xb = _rows(x, s, s + batch_size)
+        out[s:s + len(xb)] = _input_gradient(model, xb) * xb
+    return out
+
+
+def saliency_importance(sal: np.ndarray) -> np.ndarray:
+    """Saliency importance per position (L,): mean over sequences of |sum over bases|."""
+    return np.abs(np.asarray(sal, dtype=np.float64).sum(axis=2)).mean(axis=0)
+
+
+def compare_importance(a: np.ndarray, b: np.ndarray) -> dict:
+    """Agreement of two per-position importances (L,): Spearman and Pearson correlation."""
+    from scipy import stats
+
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.std() == 0 or b.std() == 0:
+        return {"spearman_r": float("nan"), "pearson_r": float("nan")}
+    return {"spearman_r": float(stats.spearmanr(a, b).statistic),
+            "pearson_r": float(stats.pearsonr(a, b).statistic)}

@@ -1,0 +1,121 @@
+"""In-silico mutagenesis: windowed ISM equals naive ISM; a linear model gives weight differences."""
+
+import logging
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from seq2pheno import ism as I  # noqa: E402
+
+L = 17
+KL = keras.layers
+
+
+def onehot(n, length=L, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, length, 4), np.float32)
+    x[np.arange(n)[:, None], np.arange(length), rng.integers(0, 4, (n, length))] = 1.0
+    return x
+
+
+def with_scale(layers, length=L, sd=2.5, mean=10.0, seed=3):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((length, 4))] + layers
+                            + [KL.Rescaling(scale=sd, offset=mean, name="to_phenotype_scale")])
+
+
+FAMILY = {
+    "valid_relu": lambda: [KL.Conv1D(5, 3, activation="relu"), KL.Flatten(),
+                           KL.Dense(6, activation="relu"), KL.Dense(1)],
+    "same_maxpool_softplus": lambda: [KL.Conv1D(4, 4, padding="same", activation="elu"),
+                                      KL.MaxPooling1D(3), KL.Flatten(),
+                                      KL.Dense(6, activation="softplus"), KL.Dropout(0.2),
+                                      KL.Dense(1)],
+    "same_avgpool_same": lambda: [KL.Conv1D(4, 5, padding="same", activation="tanh"),
+                                  KL.AveragePooling1D(4, padding="same"), KL.Flatten(),
+                                  KL.Dense(5, activation="sigmoid"), KL.Dense(1)],
+    "two_convs": lambda: [KL.Conv1D(4, 3, padding="same", activation="relu"),
+                          KL.MaxPooling1D(2, padding="same"),
+                          KL.Conv1D(3, 3, activation="gelu"), KL.Dropout(0.1), KL.Flatten(),
+                          KL.Dense(5, activation="relu"), KL.Dense(1)],
+    "affine_stage_gelu": lambda: [KL.Conv1D(3, 3, padding="same"),
+                                  KL.AveragePooling1D(2, padding="same"), KL.Flatten(),
+                                  KL.Dense(5, activation="gelu"), KL.Dense(1)],
+    "kernel1_default_like": lambda: [KL.Conv1D(8, 1, activation="relu"), KL.Flatten(),
+                                     KL.Dense(9, activation="relu"),
+                                     KL.Dense(4, activation="relu"), KL.Dense(1)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY))
+def test_fast_ism_equals_naive(name):
+    model = with_scale(FAMILY[name]())
+    assert I.supports_fast_ism(model) == (True, "ok")
+    x = onehot(4)
+    x[0, 2] = 0.25                      # an N base: four real edits
+    x[1, 5] = [0.5, 0.0, 0.5, 0.0]      # a heterozygous genotype
+    fast = I.ism(model, x, batch_size=200)
+    naive = I.naive_ism(model, x, batch_size=200)
+    assert fast.shape == (4, L, 4)
+    assert np.abs(naive).max() > 1e-3
+    assert np.abs(fast - naive).max() / 2.5 <= 1e-5
+    ref = x == 1.0
+    assert np.all(fast[ref] == 0.0)
+    # the N and heterozygous rows have four nonzero edits
+    assert np.count_nonzero(fast[0, 2]) == 4 and np.count_nonzero(fast[1, 5]) == 4
+
+
+def test_linear_model_ism_equals_weight_differences(tmp_path, caplog):
+    sd, mean = 2.0, 5.0
+    model = with_scale([KL.Conv1D(2, 1, activation="linear"), KL.Flatten(), KL.Dense(1)],
+                       sd=sd, mean=mean)
+    conv, dense = model.layers[0], model.layers[2]
+    k = conv.kernel.numpy()[0]                        # (4, 2)
+    w = dense.kernel.numpy().reshape(L, 2)            # (L, 2)
+    eff = (w @ k.T) * sd                                  # (L, 4) phenotype units per base
+    x = onehot(3, seed=4)
+    # memmapped rows work as well
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    xm = np.load(path, mmap_mode="r")
+    with caplog.at_level(logging.INFO, logger="test_ism_progress"):
+        deltas = I.ism(model, xm, log=logging.getLogger("test_ism_progress"))
+    assert "ISM: 3/3 sequences" in caplog.text and "naive" not in caplog.text
+    ref = x.argmax(axis=2)
+    expected = eff[None, :, :] - np.take_along_axis(eff[None], ref[..., None], axis=2)
+    np.testing.assert_allclose(deltas, expected, atol=1e-5)
+    imp = I.position_importance(deltas)
+    np.testing.assert_allclose(imp, np.abs(expected).sum(axis=(0, 2)) / 9.0, atol=1e-5)
+    np.testing.assert_allclose(I.global_map(deltas), expected.mean(axis=0), atol=1e-5)
+    # gradient x input of a linear model: the weight of the present base
+    sal = I.saliency(model, x)
+    np.testing.assert_allclose(sal.sum(axis=2), np.take_along_axis(
+        np.broadcast_to(eff, x.shape), ref[..., None], axis=2)[..., 0], atol=1e-5)
+
+
+def test_model_outside_family_falls_back_with_a_log_line(caplog):
+    inp = keras.Input((L, 4))
+    out = KL.Dense(1)(KL.Flatten()(inp))
+    model = keras.Model(inp, out)                         # functional, not Sequential
+    ok, why = I.supports_fast_ism(model)
+    assert not ok and "Sequential" in why
+    log = logging.getLogger("test_ism_fallback")
+    x = onehot(2)
+    with caplog.at_level(logging.INFO, logger="test_ism_fallback"):
+        d = I.ism(model, x, log=log)
+    assert "naive" in caplog.text and "2/2 sequences" in caplog.text
+    np.testing.assert_allclose(d, I.naive_ism(model, x), atol=1e-6)
+
+
+def test_tables_and_comparison():
+    imp = np.array([0.1, 3.0, 0.5, 3.0])
+    table = I.importance_table(imp)
+    assert list(table.columns) == ["position", "importance", "rank"]
+    assert table["rank"].tolist() == [4, 1, 3, 2]
+    cmp = I.compare_importance(imp, imp * 2)
+    assert cmp["spearman_r"] == pytest.approx(1.0)
+    sal = np.zeros((2, 4, 4))
+    sal[:, 1, 2] = [1.0, -3.0]
+    np.testing.assert_allclose(I.saliency_importance(sal), [0, 2.0, 0, 0])
