@@ -113,6 +113,10 @@ def all_predictions(wildcards):
     return model_outputs(wildcards, "predictions.tsv")
 
 
+def all_unphenotyped(wildcards):
+    return model_outputs(wildcards, "predict_unphenotyped.tsv")
+
+
 def all_histories(wildcards):
     return model_outputs(wildcards, "history.tsv")
 

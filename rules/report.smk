@@ -4,6 +4,7 @@
 rule report:
     input:
         samples="results/{cohort}/data/samples.tsv",
+        features="results/{cohort}/data/features.tsv",
         duplicates="results/{cohort}/curate/duplicates.tsv",
         removed="results/{cohort}/curate/removed.tsv",
         kept="results/{cohort}/curate/kept.tsv",
@@ -14,6 +15,7 @@ rule report:
         metrics=all_metrics,
         predictions=all_predictions,
         histories=all_histories,
+        unphenotyped=all_unphenotyped,
         interpretation=interpretation_outputs,
     output:
         "results/{cohort}/report.html",

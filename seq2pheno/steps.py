@@ -237,15 +237,43 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
     from . import report as rep
 
     models = list(params["models"])
-    files = {k: paths[k] for k in ("samples", "kept", "removed", "split", "distribution", "curate_summary")}
+    files = {k: paths[k] for k in ("samples", "features", "kept", "removed", "split", "distribution",
+                                   "curate_summary")}
     files.update(metrics=list(paths["metrics"]), predictions=list(paths["predictions"]),
                  history=list(paths["histories"]))
     if paths.get("truth"):
         files["truth"] = paths["truth"]
     kinds = {m: ("cnn" if m in params["cnn_models"] else "ridge") for m in models}
     ctx = rep.load_context(cohort, files, models, source=params["cohort"]["source"], model_kinds=kinds)
+    ctx["extra_sections"] = _extra_sections(paths, models)
     rep.write_report(out, ctx)
     log.info("report written to %s", out)
+
+
+def _extra_sections(paths: dict, models: list[str]) -> list[dict]:
+    """Interpretation and unphenotyped-ranking sections from whatever outputs are inputs."""
+    from . import report_sections as rs
+    from .filters import read_meme
+
+    sections = []
+    causal = read_json(paths["truth"])["causal"] if paths.get("truth") else None
+    by_model: dict[str, dict[str, str]] = {}
+    for path in paths.get("interpretation", []):
+        by_model.setdefault(Path(path).parent.name, {})[Path(path).name] = path
+    for model, files in by_model.items():
+        with np.load(files["ism_maps.npz"]) as maps:
+            global_map = maps["global_map"]
+        recovery = read_json(files["truth_recovery.json"]) if "truth_recovery.json" in files else None
+        sections.append(rs.interpretation_section(
+            model, ism=read_tsv(files["ism.tsv"]), global_map=global_map,
+            saliency=read_tsv(files["saliency.tsv"]), pwms=read_meme(files["filters.meme"]),
+            influence=read_tsv(files["filter_influence.tsv"]),
+            interactions=read_tsv(files["interactions.tsv"]), recovery=recovery, causal=causal))
+    rankings = {m: read_tsv(p) for m, p in zip(models, paths.get("unphenotyped", []))}
+    ranking = rs.unphenotyped_section(rankings)
+    if ranking:
+        sections.append(ranking)
+    return sections
 
 
 # ---- interpretation ------------------------------------------------------------------
