@@ -15,6 +15,7 @@ if "cohorts" not in config:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/curate.smk"
+include: "rules/genotype.smk"
 include: "rules/model.smk"
 include: "rules/interpret.smk"
 include: "rules/report.smk"

@@ -90,6 +90,14 @@ def trained_model(wildcards):
     return f"results/{wildcards.cohort}/models/{wildcards.model}/{filename}"
 
 
+def model_tensor(wildcards):
+    """The tensor models read: VCF cohorts with mean-imputed missing calls use the imputed copy."""
+    entry = COHORTS[wildcards.cohort]
+    if entry["source"] == "vcf" and entry["missing"] == "mean":
+        return f"results/{wildcards.cohort}/split/onehot.npy"
+    return f"results/{wildcards.cohort}/data/onehot.npy"
+
+
 def truth_if_simulated(wildcards):
     if COHORTS[wildcards.cohort]["source"] == "simulate":
         return f"results/{wildcards.cohort}/data/truth.json"

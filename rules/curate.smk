@@ -12,6 +12,8 @@ rule curate:
         summary="results/{cohort}/curate/summary.json",
     params:
         curation=config["curation"],
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("simulate", "table", "fasta")),
     log:
         "results/{cohort}/logs/curate.log",
     benchmark:

@@ -19,7 +19,7 @@ checkpoint select_interpreted:
 rule interpret:
     input:
         model="results/{cohort}/models/{model}/model.keras",
-        onehot="results/{cohort}/data/onehot.npy",
+        onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         features="results/{cohort}/data/features.tsv",
         split="results/{cohort}/split/split.tsv",

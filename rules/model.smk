@@ -3,7 +3,7 @@
 
 rule train_cnn:
     input:
-        onehot="results/{cohort}/data/onehot.npy",
+        onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         split="results/{cohort}/split/split.tsv",
         kept="results/{cohort}/curate/kept.tsv",
@@ -30,7 +30,7 @@ rule train_cnn:
 
 rule train_ridge:
     input:
-        onehot="results/{cohort}/data/onehot.npy",
+        onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         split="results/{cohort}/split/split.tsv",
         kept="results/{cohort}/curate/kept.tsv",
@@ -55,7 +55,7 @@ rule train_ridge:
 rule evaluate:
     input:
         model=trained_model,
-        onehot="results/{cohort}/data/onehot.npy",
+        onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         split="results/{cohort}/split/split.tsv",
         kept="results/{cohort}/curate/kept.tsv",

@@ -36,7 +36,11 @@ def read_tsv(path) -> pd.DataFrame:
 
 
 def load_design(samples_path, kept_path, split_path) -> Design:
-    """Join samples.tsv, kept.tsv and split.tsv on id (order of split.tsv)."""
+    """Join samples.tsv, kept.tsv and split.tsv on id (order of split.tsv).
+
+    The phenotype is kept.tsv's (after duplicate resolution), unless split.tsv has a
+    ``phenotype`` column (covariate-adjusted on the training split), which then wins.
+    """
     samples = read_tsv(samples_path)
     kept = read_tsv(kept_path)
     split = read_tsv(split_path)
@@ -44,7 +48,9 @@ def load_design(samples_path, kept_path, split_path) -> Design:
     missing = split.loc[~split["id"].isin(row_of.index), "id"]
     if len(missing):
         raise InputError(split_path, f"{len(missing)} ids are not in {samples_path}, e.g. {missing.iloc[0]!r}")
-    table = split.merge(kept[["id", "phenotype"]], on="id", how="left", validate="one_to_one")
+    if "phenotype" not in split:  # split.tsv carries the phenotype when covariates were regressed out
+        split = split.merge(kept[["id", "phenotype"]], on="id", how="left", validate="one_to_one")
+    table = split
     return Design(
         ids=table["id"].to_numpy(dtype=str),
         rows=row_of.loc[table["id"]].to_numpy(dtype=np.int64),

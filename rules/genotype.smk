@@ -1,0 +1,1 @@
+# Genotype cohorts (source: vcf): import, relatedness curation, imputation after the split.
