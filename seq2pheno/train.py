@@ -1,0 +1,266 @@
+"""Training of the CNNs: standardised phenotype, batches streamed from a (memory-mapped) tensor.
+
+The one-hot tensor ``onehot`` (``N x L x 4`` float32, possibly ``np.load(path, mmap_mode="r")``)
+is never loaded whole: :class:`OneHotBatches` reads one batch of rows at a time, in sorted row
+order. Phenotypes are standardised with the training split's mean and SD only
+(:func:`standardiser`); the returned model ends with
+``Rescaling(scale=sd, offset=mean, name="to_phenotype_scale")`` so ``model.predict`` gives the
+original scale.
+
+Reproducibility: :func:`fit_cnn` seeds Python, NumPy and the backend with
+``keras.utils.set_random_seed(seed)`` and shuffles from the seed, so two runs with the same
+inputs and seed give the same weights (within 1e-6 on CPU, tested with TensorFlow). For
+bit-identical reruns with TensorFlow also set ``TF_DETERMINISTIC_OPS=1`` in the environment
+before Keras is imported (the workflow's scripts do; on GPUs this is required).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from .models import build_cnn, is_ridge, predict_ridge, resolve_spec, take_rows, IndexedRows
+
+
+def standardiser(y_train) -> tuple[float, float]:
+    """Mean and SD (ddof=0) of the training phenotypes, ignoring NaN.
+
+    An SD of 0 (constant phenotype) or fewer than 2 values give SD = 1.0 so that scaling is
+    a no-op rather than a division by zero.
+    """
+    y = np.asarray(y_train, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if len(y) == 0:
+        raise ValueError("no finite training phenotype to standardise")
+    mean = float(y.mean())
+    sd = float(y.std()) if len(y) > 1 else 0.0
+    if not np.isfinite(sd) or sd == 0.0:
+        sd = 1.0
+    return mean, sd
+
+
+def _pydataset_base():
+    import keras
+    return keras.utils.PyDataset
+
+
+def _make_batches_class():
+    base = _pydataset_base()
+
+    class _OneHotBatches(base):
+        """Keras ``PyDataset`` of ``(x, y[, w])`` batches read by index from ``onehot``.
+
+        onehot: ``N x L x 4`` array or memmap; idx: rows to serve (``n`` ints); y: ``n``
+        targets in the order of ``idx`` (or None for prediction: batches are ``x`` only);
+        weights: optional ``n`` sample weights. Each batch reads its rows in sorted order
+        (``x`` of shape ``(<=batch_size, L, 4)`` float32, ``y`` of shape ``(b, 1)``).
+        With ``shuffle=True`` the order is a fresh permutation each epoch drawn from
+        ``np.random.default_rng([seed, epoch])``, so it is reproducible and independent of
+        how many batches were read before; ``on_epoch_end`` advances the epoch.
+        """
+
+        def __init__(self, onehot, idx, y=None, weights=None, *, batch_size: int = 64,
+                     shuffle: bool = False, seed: int = 0):
+            super().__init__(workers=1, use_multiprocessing=False, max_queue_size=10)
+            self.onehot = onehot
+            self.idx = np.asarray(idx, dtype=np.int64)
+            self.y = None if y is None else np.asarray(y, dtype=np.float32).reshape(-1)
+            self.weights = None if weights is None else np.asarray(weights, np.float32).reshape(-1)
+            if self.y is not None and len(self.y) != len(self.idx):
+                raise ValueError(f"{len(self.idx)} indices but {len(self.y)} targets")
+            if self.weights is not None and len(self.weights) != len(self.idx):
+                raise ValueError(f"{len(self.idx)} indices but {len(self.weights)} weights")
+            self.batch_size = int(batch_size)
+            self.shuffle = bool(shuffle)
+            self.seed = int(seed)
+            self.epoch = 0
+            self._order = self._make_order()
+
+        def _make_order(self) -> np.ndarray:
+            if not self.shuffle:
+                return np.arange(len(self.idx))
+            return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.idx))
+
+        @property
+        def num_batches(self) -> int:
+            return math.ceil(len(self.idx) / self.batch_size)
+
+        def __len__(self) -> int:
+            return self.num_batches
+
+        def positions(self, i: int) -> np.ndarray:
+            """Positions into ``idx`` served by batch ``i``, sorted by tensor row."""
+            pos = self._order[i * self.batch_size:(i + 1) * self.batch_size]
+            return pos[np.argsort(self.idx[pos], kind="stable")]
+
+        def __getitem__(self, i: int):
+            if i < 0 or i >= self.num_batches:
+                raise IndexError(i)
+            pos = self.positions(i)
+            x = np.asarray(self.onehot[self.idx[pos]], dtype=np.float32)
+            if self.y is None:
+                return (x,)
+            y = self.y[pos].reshape(-1, 1)
+            if self.weights is None:
+                return x, y
+            return x, y, self.weights[pos]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self._order = self._make_order()
+
+    return _OneHotBatches
+
+
+_BATCHES_CLS = None
+
+
+def one_hot_batches(onehot, idx, y=None, weights=None, *, batch_size: int = 64,
+                    shuffle: bool = False, seed: int = 0):
+    """Build the ``keras.utils.PyDataset`` described in ``_OneHotBatches`` (see its docstring)."""
+    global _BATCHES_CLS
+    if _BATCHES_CLS is None:
+        _BATCHES_CLS = _make_batches_class()
+    return _BATCHES_CLS(onehot, idx, y, weights, batch_size=batch_size, shuffle=shuffle,
+                        seed=seed)
+
+
+def _current_lr(optimizer) -> float:
+    """The optimizer's current learning rate as a Python float (any backend)."""
+    import keras
+    lr = optimizer.learning_rate
+    lr = getattr(lr, "value", lr)
+    return float(keras.ops.convert_to_numpy(lr))
+
+
+def _epoch_logger(log: logging.Logger | None, total_epochs: int):
+    import keras
+
+    class _EpochLog(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.rows: list[dict] = []
+            self._t0 = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            lr = _current_lr(self.model.optimizer)
+            row = {"epoch": epoch + 1, "loss": float(logs.get("loss", np.nan)),
+                   "val_loss": float(logs.get("val_loss", np.nan)), "learning_rate": lr,
+                   "seconds": time.perf_counter() - self._t0}
+            self.rows.append(row)
+            if log is not None:
+                log.info("epoch %d/%d loss %.5f val_loss %.5f lr %.3g %.1f s", row["epoch"],
+                         total_epochs, row["loss"], row["val_loss"], lr, row["seconds"])
+
+    return _EpochLog()
+
+
+def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weights=None,
+            seed: int = 0, log: logging.Logger | None = None):
+    """Train the CNN of ``spec`` on rows ``train_idx`` of ``onehot``; early-stop on ``valid_idx``.
+
+    onehot: ``N x L x 4`` float32 array or read-only memmap (never loaded whole).
+    train_idx, valid_idx: integer row indices; y_train, y_valid: phenotypes (original scale)
+    in the same order; weights: optional training sample weights (length of train_idx).
+    Targets are standardised with the training mean/SD (:func:`standardiser`). Training:
+    Adam(``learning_rate``), MSE, ``batch_size``, up to ``epochs`` epochs, EarlyStopping on
+    ``val_loss`` (``patience``, best weights restored), ReduceLROnPlateau
+    (``reduce_lr_patience``, ``reduce_lr_factor``), seeded by ``seed``. One log line per epoch.
+
+    Returns ``(model, history)``: ``model`` is a ``keras.Sequential`` whose last layer is
+    ``Rescaling(scale=sd, offset=mean, name="to_phenotype_scale")`` (predictions on the original
+    scale, shape ``(n, 1)``); ``history`` has columns epoch (1-based), loss, val_loss (MSE on
+    the standardised scale), learning_rate, seconds (wall time of the epoch) and best (True
+    for the epoch whose weights were restored).
+    """
+    import keras
+
+    spec = resolve_spec("model", spec)
+    if spec["type"] != "cnn":
+        raise ValueError(f"fit_cnn needs a cnn spec, got type {spec['type']!r}")
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    valid_idx = np.asarray(valid_idx, dtype=np.int64)
+    y_train = np.asarray(y_train, dtype=np.float64)
+    y_valid = np.asarray(y_valid, dtype=np.float64)
+    if len(train_idx) != len(y_train) or len(valid_idx) != len(y_valid):
+        raise ValueError("indices and phenotypes must have the same length")
+    if len(train_idx) < 2 or len(valid_idx) < 1:
+        raise ValueError(f"too few samples to train: {len(train_idx)} train, "
+                         f"{len(valid_idx)} valid")
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float32)
+        if len(weights) != len(train_idx):
+            raise ValueError("weights must have one value per training sample")
+    mean, sd = standardiser(y_train)
+    zt = ((y_train - mean) / sd).astype(np.float32)
+    zv = ((y_valid - mean) / sd).astype(np.float32)
+
+    keras.utils.set_random_seed(int(seed))
+    model = build_cnn(spec, tuple(onehot.shape[1:]))
+    optimizer = keras.optimizers.Adam(learning_rate=spec["learning_rate"])
+    if spec["mixed_precision"]:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss="mse")
+
+    bs = spec["batch_size"]
+    train_ds = one_hot_batches(onehot, train_idx, zt, weights, batch_size=bs, shuffle=True,
+                               seed=seed)
+    valid_ds = one_hot_batches(onehot, valid_idx, zv, batch_size=max(bs, 1024))
+    epoch_log = _epoch_logger(log, spec["epochs"])
+    stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec["patience"],
+                                            restore_best_weights=True)
+    callbacks = [
+        stopper,
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=spec["reduce_lr_factor"],
+                                          patience=spec["reduce_lr_patience"], min_lr=1e-6),
+        epoch_log,
+    ]
+    if log is not None:
+        log.info("training %s: %d train, %d valid, %d parameters, mean %.4g sd %.4g",
+                 model.name, len(train_idx), len(valid_idx), model.count_params(), mean, sd)
+    model.fit(train_ds, validation_data=valid_ds, epochs=spec["epochs"], callbacks=callbacks,
+              verbose=0, shuffle=False)
+    history = pd.DataFrame(epoch_log.rows,
+                           columns=["epoch", "loss", "val_loss", "learning_rate", "seconds"])
+    if len(history):
+        best_epoch = int(history["epoch"].iloc[int(np.nanargmin(history["val_loss"].to_numpy()))])
+    else:
+        best_epoch = 0
+    history["best"] = history["epoch"] == best_epoch
+    if log is not None:
+        log.info("best epoch %d of %d (val_loss %.5f)", best_epoch, len(history),
+                 float(history.loc[history["best"], "val_loss"].min()) if len(history) else
+                 float("nan"))
+
+    final = keras.Sequential(
+        [keras.Input(shape=tuple(onehot.shape[1:]), name="input")] + list(model.layers)
+        + [keras.layers.Rescaling(scale=sd, offset=mean, name="to_phenotype_scale")],
+        name=model.name)
+    return final, history
+
+
+def predict(model, onehot, idx=None, batch_size: int = 1024) -> np.ndarray:
+    """Predictions for rows ``idx`` of ``onehot`` (all rows when None), shape ``(n,)`` float64.
+
+    ``model`` is a Keras model (output ``(batch, 1)``, original scale) or ridge parameters
+    (a dict from :func:`seq2pheno.models.fit_ridge`). Rows are read ``batch_size`` at a time.
+    """
+    idx = np.arange(len(onehot)) if idx is None else np.asarray(idx, dtype=np.int64)
+    if len(idx) == 0:
+        return np.zeros(0)
+    if is_ridge(model):
+        return predict_ridge(model, IndexedRows(onehot, idx), batch_size=batch_size)
+    out = np.empty(len(idx))
+    for start in range(0, len(idx), batch_size):
+        x = take_rows(onehot, idx[start:start + batch_size])
+        p = model.predict_on_batch(x)
+        out[start:start + len(x)] = np.asarray(p, dtype=np.float64).reshape(len(x), -1)[:, 0]
+    return out

@@ -1,0 +1,145 @@
+"""Model specs, CNN builders and the streaming ridge baseline."""
+
+import numpy as np
+import pytest
+
+from seq2pheno import models
+from seq2pheno.models import (PRESETS, SpecError, build_cnn, fit_ridge, load_ridge,
+                              predict_ridge, resolve_spec, save_ridge)
+
+
+def test_seed_cnn_has_the_notebook_layers():
+    model = build_cnn(resolve_spec("seed_cnn"), (200, 4))
+    shapes = [(layer.name, tuple(layer.output.shape[1:])) for layer in model.layers]
+    assert shapes == [("conv0", (198, 256)), ("pool0", (49, 256)), ("flatten", (49 * 256,)),
+                      ("dense0", (32,)), ("dense0_dropout", (32,)), ("dense1", (8,)),
+                      ("dense2", (32,)), ("output", (1,))]
+    acts = [getattr(layer, "activation", None) for layer in model.layers]
+    assert acts[0].__name__ == "relu" and acts[5].__name__ == "softplus"
+    assert model.get_layer("dense0_dropout").rate == pytest.approx(0.05)
+    assert model.layers[0].kernel_size == (3,)
+
+
+def test_every_preset_resolves_and_builds():
+    allowed = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "Dropout", "Flatten", "Dense",
+               "Activation", "Rescaling"}
+    for name in PRESETS:
+        spec = resolve_spec(name)
+        if spec["type"] == "ridge":
+            assert spec["alphas"]
+            continue
+        model = build_cnn(spec, (50, 4))
+        assert {type(layer).__name__ for layer in model.layers} <= allowed
+        assert model.layers[-1].name == "output"
+        assert model.outputs[0].shape[-1] == 1
+
+
+def test_default_is_conv_then_sparse_dense():
+    spec = resolve_spec("default")
+    assert spec["conv"] and spec["dense"] and spec["dense"][0]["l1"] > 0
+
+
+def test_resolve_spec_overrides_and_fills_defaults():
+    spec = resolve_spec("mine", {"preset": "seed_cnn", "learning_rate": 0.01,
+                                 "dense": [{"units": 5}]})
+    assert spec["learning_rate"] == 0.01
+    assert spec["conv"][0]["filters"] == 256
+    assert spec["dense"] == [dict(models.DEFAULTS["dense_layer"], units=5)]
+    assert resolve_spec("seed_cnn", {"epochs": 3})["epochs"] == 3
+    assert resolve_spec("other", None)["type"] == "cnn"
+    assert resolve_spec("r", {"type": "ridge", "alphas": [1, 2]})["alphas"] == [1.0, 2.0]
+    assert resolve_spec("default", {"type": "ridge"})["type"] == "ridge"   # a ridge named default
+    assert resolve_spec("ridge", {"alphas": [5]}) == {"type": "ridge", "alphas": [5.0]}
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ({"type": "svm"}, "type"),
+    ({"preset": "nope"}, "unknown preset"),
+    ({"bogus": 1}, "bogus"),
+    ({"conv": [{"filters": 0}]}, "filters"),
+    ({"conv": [{"filters": 2.5}]}, "filters"),
+    ({"conv": [{"pool_type": "min"}]}, "pool_type"),
+    ({"conv": [{"padding": "full"}]}, "padding"),
+    ({"dense": [{"units": 4, "activation": "nonsense"}]}, "activation"),
+    ({"dense": [{"kernel": 3}]}, "kernel"),
+    ({"learning_rate": -1}, "learning_rate"),
+    ({"mixed_precision": "yes"}, "mixed_precision"),
+    ({"type": "ridge", "alphas": []}, "alphas"),
+    ({"type": "ridge", "alphas": [1], "conv": []}, "conv"),
+])
+def test_invalid_spec_is_a_clear_error(spec, fragment):
+    with pytest.raises(SpecError, match=fragment) as err:
+        resolve_spec("bad_model", spec)
+    assert "bad_model" in str(err.value)
+
+
+def test_kernel_longer_than_sequence_is_an_error():
+    with pytest.raises(SpecError, match="kernel_size"):
+        build_cnn(resolve_spec("x", {"conv": [{"kernel_size": 9}]}), (5, 4))
+
+
+def _toy(n, length=6, seed=0, noise=1.0):
+    rng = np.random.default_rng(seed)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, length))]
+    beta = rng.normal(size=(length, 4))
+    y = np.einsum("nlc,lc->n", x, beta) + 3.0 + rng.normal(scale=noise, size=n)
+    return x, y
+
+
+def test_ridge_matches_sklearn_and_round_trips(tmp_path):
+    from sklearn.linear_model import Ridge
+    x, y = _toy(300)
+    xv, yv = _toy(100, seed=1)
+    params = fit_ridge(x, y, xv, yv, [0.5, 5.0], batch_size=64)
+    ref = Ridge(alpha=params["alpha"]).fit(x.reshape(300, -1).astype(float), y)
+    np.testing.assert_allclose(params["coef"].reshape(-1), ref.coef_, atol=1e-8)
+    assert params["intercept"] == pytest.approx(ref.intercept_, abs=1e-8)
+    pred = predict_ridge(params, xv, batch_size=7)
+    np.testing.assert_allclose(pred, ref.predict(xv.reshape(100, -1).astype(float)), atol=1e-8)
+    save_ridge(tmp_path / "m.npz", params)
+    again = load_ridge(tmp_path / "m.npz")
+    np.testing.assert_array_equal(again["coef"], params["coef"])
+    assert again["alpha"] == params["alpha"]
+
+
+def test_ridge_picks_the_alpha_with_the_best_validation_r2():
+    # Pure noise: a huge penalty must win; a clean signal: a small one must win.
+    rng = np.random.default_rng(3)
+    x, _ = _toy(200)
+    xv, _ = _toy(200, seed=4)
+    noise = fit_ridge(x, rng.normal(size=200), xv, rng.normal(size=200), [1e-3, 1e6])
+    assert noise["alpha"] == 1e6
+    x, y = _toy(200, noise=0.01)
+    xv, yv = _toy(200, seed=0, noise=0.01)
+    clean = fit_ridge(x, y, xv, yv, [1e-3, 1e6])
+    assert clean["alpha"] == 1e-3 and clean["valid_r2"][0] > 0.99
+
+
+def test_ridge_streams_from_a_memmap_view(tmp_path):
+    x, y = _toy(120)
+    np.save(tmp_path / "x.npy", x)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    idx = np.array([5, 3, 100, 7] + list(range(10, 90)))
+    vidx = np.arange(90, 120)
+    a = fit_ridge(models.IndexedRows(mm, idx), y[idx], models.IndexedRows(mm, vidx), y[vidx],
+                  [1.0], batch_size=16)
+    b = fit_ridge(x[idx], y[idx], x[vidx], y[vidx], [1.0])
+    np.testing.assert_allclose(a["coef"], b["coef"], atol=1e-10)
+
+
+def test_mixed_precision_keeps_a_float32_output():
+    model = build_cnn(resolve_spec("m", {"mixed_precision": True}), (20, 4))
+    assert model.get_layer("conv0").dtype_policy.name == "mixed_float16"
+    assert model.get_layer("output").dtype_policy.name == "float32"
+
+
+def test_ridge_dual_form_matches_primal_when_features_outnumber_samples():
+    x, y = _toy(40, length=30)                 # 120 features, 40 samples
+    xv, yv = _toy(25, length=30, seed=1)
+    dual = fit_ridge(x, y, xv, yv, [0.3, 3.0, 30.0], batch_size=16, method="dual")
+    primal = fit_ridge(x, y, xv, yv, [0.3, 3.0, 30.0], batch_size=16, method="primal")
+    auto = fit_ridge(x, y, xv, yv, [0.3, 3.0, 30.0], batch_size=16)
+    np.testing.assert_allclose(dual["coef"], primal["coef"], atol=1e-8)
+    np.testing.assert_allclose(dual["valid_r2"], primal["valid_r2"], atol=1e-8)
+    assert dual["intercept"] == pytest.approx(primal["intercept"], abs=1e-8)
+    np.testing.assert_allclose(auto["coef"], dual["coef"], atol=1e-12)

@@ -1,0 +1,122 @@
+"""CNN training: standardisation, streaming batches, rescaling, reproducibility, weights."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from seq2pheno.train import fit_cnn, one_hot_batches, predict, standardiser
+
+# Keras' TensorFlow backend converts its own variables with np.array(x, copy=False) inside fit.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
+TINY = {"type": "cnn", "conv": [{"filters": 4, "kernel_size": 1}],
+        "dense": [{"units": 8, "activation": "relu"}], "learning_rate": 0.01,
+        "batch_size": 32, "epochs": 8, "patience": 8, "reduce_lr_patience": 4}
+
+
+def _toy(n=400, length=12, seed=0, noise=0.1):
+    rng = np.random.default_rng(seed)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, length))]
+    beta = np.zeros((length, 4))
+    beta[[1, 5, 9]] = rng.normal(scale=3.0, size=(3, 4))
+    y = 10.0 + np.einsum("nlc,lc->n", x, beta) + rng.normal(scale=noise, size=n)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    x, y = _toy()
+    path = tmp_path_factory.mktemp("toy") / "onehot.npy"
+    np.save(path, x)
+    return np.load(path, mmap_mode="r"), y
+
+
+def test_standardiser_uses_the_given_values_only():
+    mean, sd = standardiser([1.0, 2.0, 3.0, np.nan])
+    assert mean == pytest.approx(2.0) and sd == pytest.approx(np.std([1, 2, 3]))
+    assert standardiser([5.0, 5.0]) == (5.0, 1.0)
+
+
+def test_batches_read_by_index_and_shuffle_reproducibly(toy):
+    x, y = toy
+    idx = np.array([50, 3, 7, 200, 11, 9, 1])
+    ds = one_hot_batches(x, idx, y[idx], batch_size=3, shuffle=True, seed=1)
+    assert len(ds) == 3
+    seen = []
+    for i in range(len(ds)):
+        xb, yb = ds[i]
+        assert xb.shape[1:] == (12, 4) and xb.dtype == np.float32 and len(xb) <= 3
+        rows = idx[ds.positions(i)]
+        assert list(rows) == sorted(rows)                 # sorted reads from the memmap
+        np.testing.assert_array_equal(xb, x[rows])
+        np.testing.assert_allclose(yb[:, 0], y[rows].astype(np.float32))
+        seen.extend(rows)
+    assert sorted(seen) == sorted(idx)
+    first = [ds.positions(i).tolist() for i in range(len(ds))]
+    ds.on_epoch_end()
+    second = [ds.positions(i).tolist() for i in range(len(ds))]
+    assert first != second
+    again = one_hot_batches(x, idx, y[idx], batch_size=3, shuffle=True, seed=1)
+    assert [again.positions(i).tolist() for i in range(len(again))] == first
+    w = one_hot_batches(x, idx, y[idx], np.arange(7.0), batch_size=3)
+    assert len(w[0]) == 3 and list(w[0][2]) == [1.0, 2.0, 0.0]   # rows 3, 7, 50
+    assert len(one_hot_batches(x, idx, batch_size=4)[1]) == 1   # prediction: x only
+
+
+def test_fit_cnn_learns_and_returns_the_original_scale(toy, caplog):
+    x, y = toy
+    tr, va, te = np.arange(0, 280), np.arange(280, 340), np.arange(340, 400)
+    log = logging.getLogger("test_train")
+    with caplog.at_level(logging.INFO, logger="test_train"):
+        model, hist = fit_cnn(TINY, x, tr, va, y[tr], y[va], seed=0, log=log)
+    assert model.layers[-1].name == "to_phenotype_scale"
+    mean, sd = standardiser(y[tr])
+    assert float(model.layers[-1].scale) == pytest.approx(sd)
+    assert float(model.layers[-1].offset) == pytest.approx(mean)
+    pred = predict(model, x, te, batch_size=25)
+    r2 = 1 - np.sum((y[te] - pred) ** 2) / np.sum((y[te] - y[te].mean()) ** 2)
+    assert r2 > 0.8
+    assert abs(pred.mean() - y[te].mean()) < 0.5 * y.std()      # original scale, not z-scores
+    assert list(hist.columns) == ["epoch", "loss", "val_loss", "learning_rate", "seconds", "best"]
+    assert hist["epoch"].tolist() == list(range(1, len(hist) + 1))
+    assert hist["best"].sum() == 1
+    assert hist.loc[hist["best"], "val_loss"].iloc[0] == hist["val_loss"].min()
+    assert sum(r.getMessage().startswith("epoch ") for r in caplog.records) == len(hist)
+
+
+def test_two_runs_give_the_same_weights_and_weights_matter(toy):
+    x, y = toy
+    tr, va = np.arange(0, 200), np.arange(200, 260)
+    spec = dict(TINY, epochs=2)
+    a, _ = fit_cnn(spec, x, tr, va, y[tr], y[va], seed=3)
+    b, _ = fit_cnn(spec, x, tr, va, y[tr], y[va], seed=3)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, atol=1e-6)
+    w = np.where(y[tr] > np.median(y[tr]), 5.0, 0.2)
+    c, _ = fit_cnn(spec, x, tr, va, y[tr], y[va], seed=3, weights=w)
+    diff = max(np.abs(wa - wc).max() for wa, wc in zip(a.get_weights(), c.get_weights()))
+    assert diff > 1e-3
+
+
+def test_predict_ridge_and_input_checks(toy):
+    from seq2pheno.models import fit_ridge
+    x, y = toy
+    params = fit_ridge(x[:300], y[:300], x[300:], y[300:], [1.0])
+    idx = np.array([399, 0, 5])
+    np.testing.assert_allclose(predict(params, x, idx),
+                               np.asarray(x[idx]).reshape(3, -1) @ params["coef"].reshape(-1)
+                               + params["intercept"], rtol=1e-6)
+    with pytest.raises(ValueError, match="too few"):
+        fit_cnn(TINY, x, [0], [1], y[:1], y[1:2])
+
+
+def test_trained_model_saves_and_loads(toy, tmp_path):
+    import keras
+    x, y = toy
+    tr, va = np.arange(0, 100), np.arange(100, 140)
+    model, _ = fit_cnn(dict(TINY, epochs=1), x, tr, va, y[tr], y[va], seed=0)
+    model.save(tmp_path / "model.keras")
+    again = keras.models.load_model(tmp_path / "model.keras")
+    assert again.layers[-1].name == "to_phenotype_scale"
+    np.testing.assert_allclose(predict(again, x, va), predict(model, x, va), rtol=1e-6)
