@@ -39,8 +39,12 @@ import pandas as pd  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from seq2pheno import encode  # noqa: E402
+from seq2pheno.curate import duplicate_groups, resolve_duplicates  # noqa: E402
 from seq2pheno.evaluate import regression_metrics  # noqa: E402
 from seq2pheno.models import IndexedRows, fit_ridge, resolve_spec  # noqa: E402
+from seq2pheno.split import assign_splits  # noqa: E402
+from seq2pheno.simulate import simulate_cohort  # noqa: E402
 from seq2pheno.train import fit_cnn, predict  # noqa: E402
 
 OVERRIDES: dict[str, dict] = {}
@@ -48,54 +52,23 @@ SEED_CSV = ROOT / "resources" / "seed_sequences_data.csv"
 
 
 def one_hot(sequences) -> np.ndarray:
-    """N x L x 4 float32 (A, C, G, T); the project's encoder when present."""
-    try:
-        from seq2pheno.encode import one_hot as enc
-        return np.asarray(enc(list(sequences)), dtype=np.float32)
-    except ImportError:
-        lut = np.full(256, 255, np.uint8)
-        for i, c in enumerate("ACGT"):
-            lut[ord(c)] = i
-        codes = lut[np.frombuffer("".join(sequences).encode(), np.uint8)]
-        return np.eye(4, dtype=np.float32)[codes].reshape(len(sequences), -1, 4)
+    """N x L x 4 float32 (A, C, G, T)."""
+    return encode.one_hot(list(sequences))
 
 
 def dedupe(x: np.ndarray, y: np.ndarray):
     """Remove exact duplicates (keep one per group, mean phenotype); returns x, y, how."""
-    try:
-        from seq2pheno.curate import duplicate_groups, resolve_duplicates
-        groups = duplicate_groups(x, 0.0)
-        ids = np.arange(len(y)).astype(str)
-        kept, _ = resolve_duplicates(ids, y, groups, mode="remove")
-        rows = kept["id"].astype(int).to_numpy()
-        return x[rows], kept["phenotype"].to_numpy(float), "seq2pheno.curate"
-    except ImportError:
-        flat = pd.Series([r.tobytes() for r in x.astype(np.uint8)])
-        keep = ~flat.duplicated().to_numpy()
-        return x[keep], y[keep], "pandas drop_duplicates"
+    groups = duplicate_groups(x, 0.0)
+    kept, _ = resolve_duplicates(np.arange(len(y)).astype(str), y, groups, mode="remove")
+    rows = kept["id"].astype(int).to_numpy()
+    return x[rows], kept["phenotype"].to_numpy(float), "seq2pheno.curate"
 
 
 def split(y: np.ndarray, seed: int = 0):
     """Train/valid/test indices, 70/15/15 stratified on 10 phenotype quantile bins."""
-    try:
-        from seq2pheno.split import assign_splits
-        labels = np.asarray(assign_splits(y, np.arange(len(y)), fractions=(0.7, 0.15, 0.15),
-                                          n_bins=10, seed=seed))
-        how = "seq2pheno.split"
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        bins = pd.qcut(y, 10, labels=False, duplicates="drop")
-        labels = np.empty(len(y), dtype=object)
-        for b in np.unique(bins):
-            members = rng.permutation(np.flatnonzero(bins == b))
-            n_tr = int(round(0.7 * len(members)))
-            n_va = int(round(0.15 * len(members)))
-            labels[members[:n_tr]] = "train"
-            labels[members[n_tr:n_tr + n_va]] = "valid"
-            labels[members[n_tr + n_va:]] = "test"
-        how = "own stratified split"
+    labels = np.asarray(assign_splits(y, np.arange(len(y)), fractions=(0.7, 0.15, 0.15), n_bins=10, seed=seed))
     return (np.flatnonzero(labels == "train"), np.flatnonzero(labels == "valid"),
-            np.flatnonzero(labels == "test"), how)
+            np.flatnonzero(labels == "test"), "seq2pheno.split")
 
 
 def load_dataset(name: str, quick: bool):
@@ -111,7 +84,6 @@ def load_dataset(name: str, quick: bool):
             x, y = x[:1500], y[:1500]
         return x, y, info
     if name.startswith("sim"):
-        from seq2pheno.simulate import simulate_cohort
         seed = int(name[3:])
         n = 1000 if quick else 4000
         seqs, y, truth = simulate_cohort(n, 300, 2.0, seed)

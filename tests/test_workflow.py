@@ -28,8 +28,8 @@ def tiny_config(workdir: Path, **changes) -> Path:
 
 
 def run_snakemake(workdir: Path, configfile: Path, *targets, check=True):
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
-           str(configfile), "--cores", "2", "--quiet", "rules", *targets]
+    cmd = [SNAKEMAKE, *targets, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+           str(configfile), "--cores", "2", "--quiet", "rules"]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
