@@ -174,4 +174,80 @@ def interpretation_outputs(wildcards):
 
 
 def all_targets():
-    return expand("results/{cohort}/report.html", cohort=COHORTS)
+    return expand("results/{cohort}/report.html", cohort=COHORTS) + predict_targets()
+
+
+# ---- genotype cohorts (rules/genotype.smk) ----------------------------------------------
+
+from types import SimpleNamespace
+
+VCF_COHORTS = cohorts_from("vcf")
+VCF_MEAN_COHORTS = [c for c in VCF_COHORTS if COHORTS[c]["missing"] == "mean"]
+PREDICT = config.get("predict", {})
+
+for _name, _entry in PREDICT.items():
+    if COHORTS[_entry["cohort"]]["source"] != "vcf":
+        raise WorkflowError(
+            f"config: predict.{_name}.cohort: {_entry['cohort']!r} is not a vcf cohort; "
+            "only genotype cohorts can score new VCFs"
+        )
+
+
+def vcf_cohort_entry(wildcards):
+    return {"name": wildcards.cohort, **COHORTS[wildcards.cohort]}
+
+
+def vcf_inputs(wildcards):
+    """The VCF, its FASTA and phenotypes (and samples list / BED) of a vcf cohort."""
+    entry = COHORTS[wildcards.cohort]
+    files = {"vcf": entry["vcf"], "fasta": entry["fasta"], "phenotypes": entry["phenotypes"]}
+    if entry.get("samples"):
+        files["samples"] = entry["samples"]
+    if isinstance(entry.get("regions"), str):
+        files["regions"] = entry["regions"]
+    return files
+
+
+def vcf_covariates(wildcards):
+    return COHORTS[wildcards.cohort]["covariates"]
+
+
+def predict_entry(wildcards):
+    entry = PREDICT[wildcards.name]
+    if entry["cohort"] != wildcards.cohort:
+        raise WorkflowError(
+            f"predict.{wildcards.name} scores with cohort {entry['cohort']!r}, "
+            f"not {wildcards.cohort!r}: ask for results/{entry['cohort']}/predict/{wildcards.name}/"
+        )
+    return entry
+
+
+def predict_vcf(wildcards):
+    return PREDICT[wildcards.name]["vcf"]
+
+
+def predict_models(wildcards):
+    return [trained_model(SimpleNamespace(cohort=wildcards.cohort, model=m)) for m in MODELS]
+
+
+def predict_tensor(wildcards):
+    return model_tensor(SimpleNamespace(cohort=wildcards.cohort))
+
+
+def kinship_outputs(wildcards):
+    """VCF cohorts: curate/kinship.tsv and curate/related.tsv for the report; [] otherwise."""
+    if COHORTS[wildcards.cohort]["source"] == "vcf":
+        return [
+            f"results/{wildcards.cohort}/curate/kinship.tsv",
+            f"results/{wildcards.cohort}/curate/related.tsv",
+        ]
+    return []
+
+
+def predict_targets():
+    """results/{cohort}/predict/{name}/{model}.tsv for every `predict:` entry and model."""
+    return [
+        f"results/{entry['cohort']}/predict/{name}/{model}.tsv"
+        for name, entry in config.get("predict", {}).items()
+        for model in MODELS
+    ]

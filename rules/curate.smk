@@ -32,6 +32,8 @@ rule split:
         distribution="results/{cohort}/split/distribution.json",
     params:
         split=config["split"],
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("simulate", "table", "fasta")),
     log:
         "results/{cohort}/logs/split.log",
     conda:

@@ -1,1 +1,121 @@
-# Genotype cohorts (source: vcf): import, relatedness curation, imputation after the split.
+# Genotype cohorts (source: vcf): import, KING relatedness curation, split with covariates
+# regressed out on the training split, imputation of missing calls, scoring of new VCFs.
+# The step functions live in seq2pheno/genotype_steps.py; docs/genotypes.md explains them.
+# Input functions and VCF_COHORTS / PREDICT are at the end of rules/common.smk.
+
+rule import_vcf:
+    input:
+        unpack(vcf_inputs),
+    output:
+        samples="results/{cohort}/data/samples.tsv",
+        onehot="results/{cohort}/data/onehot.npy",
+        features="results/{cohort}/data/features.tsv",
+        missing="results/{cohort}/data/missing.npy",
+        dosage="results/{cohort}/data/dosage.npy",
+        filtered="results/{cohort}/data/filtered.tsv",
+        summary="results/{cohort}/data/import_summary.json",
+    params:
+        cohort=vcf_cohort_entry,
+    wildcard_constraints:
+        cohort=one_of(VCF_COHORTS),
+    log:
+        "results/{cohort}/logs/import.log",
+    benchmark:
+        "results/{cohort}/benchmarks/import.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/import_vcf.py"
+
+
+rule curate_genotypes:
+    input:
+        samples="results/{cohort}/data/samples.tsv",
+        dosage="results/{cohort}/data/dosage.npy",
+        filtered="results/{cohort}/data/filtered.tsv",
+    output:
+        kinship="results/{cohort}/curate/kinship.tsv",
+        related="results/{cohort}/curate/related.tsv",
+        duplicates="results/{cohort}/curate/duplicates.tsv",
+        removed="results/{cohort}/curate/removed.tsv",
+        kept="results/{cohort}/curate/kept.tsv",
+        summary="results/{cohort}/curate/summary.json",
+    params:
+        curation=config["curation"],
+    wildcard_constraints:
+        cohort=one_of(VCF_COHORTS),
+    threads: 2
+    log:
+        "results/{cohort}/logs/curate.log",
+    benchmark:
+        "results/{cohort}/benchmarks/curate.tsv"
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/curate_genotypes.py"
+
+
+rule split_genotypes:
+    input:
+        kept="results/{cohort}/curate/kept.tsv",
+        samples="results/{cohort}/data/samples.tsv",
+    output:
+        split="results/{cohort}/split/split.tsv",
+        distribution="results/{cohort}/split/distribution.json",
+    params:
+        split=config["split"],
+        covariates=vcf_covariates,
+    wildcard_constraints:
+        cohort=one_of(VCF_COHORTS),
+    log:
+        "results/{cohort}/logs/split.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/split_genotypes.py"
+
+
+rule impute_genotypes:
+    input:
+        onehot="results/{cohort}/data/onehot.npy",
+        missing="results/{cohort}/data/missing.npy",
+        split="results/{cohort}/split/split.tsv",
+        samples="results/{cohort}/data/samples.tsv",
+    output:
+        "results/{cohort}/split/onehot.npy",
+    wildcard_constraints:
+        cohort=one_of(VCF_MEAN_COHORTS),
+    log:
+        "results/{cohort}/logs/impute.log",
+    benchmark:
+        "results/{cohort}/benchmarks/impute.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/impute_genotypes.py"
+
+
+rule predict_new:
+    input:
+        vcf=predict_vcf,
+        features="results/{cohort}/data/features.tsv",
+        samples="results/{cohort}/data/samples.tsv",
+        split="results/{cohort}/split/split.tsv",
+        onehot=predict_tensor,
+        models=predict_models,
+    output:
+        expand("results/{{cohort}}/predict/{{name}}/{model}.tsv", model=MODELS),
+    params:
+        cohort=vcf_cohort_entry,
+        entry=predict_entry,
+        models=MODELS,
+    wildcard_constraints:
+        cohort=one_of(VCF_COHORTS),
+        name=one_of(PREDICT),
+    threads: 2
+    log:
+        "results/{cohort}/logs/predict_{name}.log",
+    conda:
+        "../envs/model.yaml"
+    script:
+        "../scripts/predict_new.py"

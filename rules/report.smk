@@ -17,6 +17,7 @@ rule report:
         histories=all_histories,
         unphenotyped=all_unphenotyped,
         interpretation=interpretation_outputs,
+        kinship=kinship_outputs,
     output:
         "results/{cohort}/report.html",
     params:

@@ -99,3 +99,71 @@ def unphenotyped_section(rankings: dict[str, pd.DataFrame], top: int = 20) -> di
                                  f"{model}: the {min(top, len(df))} highest predicted of {len(df)} "
                                  "unphenotyped samples (original phenotype scale)."))
     return section("Unphenotyped samples: predicted ranking", "\n".join(parts), anchor="unphenotyped")
+
+
+def kinship_section(table: pd.DataFrame, related: pd.DataFrame | None, summary: dict) -> dict:
+    """Relatedness of a genotype cohort: kinship histogram, degree counts, related pairs and decisions.
+
+    table: curate/kinship.tsv (id1, id2, nsnp, hethet, ibs0, kinship; possibly floored by
+    ``king_table_floor``); related: curate/related.tsv (id1, id2, nsnp, kinship, degree, action)
+    or None; summary: curate/summary.json (relatedness, king_cutoff, king_table_floor, n_pairs...).
+    """
+    from . import plots
+
+    cutoff = float(summary.get("king_cutoff", 0.0884))
+    mode = summary.get("relatedness", "remove")
+    floor = summary.get("king_table_floor")
+    k = pd.to_numeric(table["kinship"], errors="coerce").to_numpy(float)
+    n_pairs = int(summary.get("n_pairs", len(k)))
+    parts = [
+        "<p>Relatives share long stretches of genome, so a model tested on the relative of a "
+        "training sample is partly tested on what it has already seen, and its accuracy looks "
+        "better than it will be on unrelated individuals. The KING-robust kinship coefficient "
+        f"(Manichaikul et al. 2010, as plink2 computes it) was estimated for all {n_pairs:,} pairs "
+        f"of samples over {int(summary.get('n_kinship_sites', 0)):,} biallelic autosomal SNVs. "
+        "It is about 0.5 for duplicates or identical twins, 0.25 for parent–offspring and full "
+        "siblings, 0.125 for second-degree relatives (half siblings, grandparents) and 0.0625 for "
+        "first cousins; unrelated pairs scatter around 0 (below it under population structure).</p>",
+        plots_figure(plots.kinship_histogram(k), "Kinship of every pair of samples"
+                     + (f" (pairs with kinship ≥ {floor} only: king_table_floor)" if floor is not None else "")
+                     + ". The dashed lines are plink2's degree thresholds, halfway between the "
+                     "expected values of neighbouring degrees; the count axis is logarithmic, since "
+                     "unrelated pairs outnumber relatives by orders of magnitude."),
+    ]
+    labels = [("duplicate / MZ twin", 0.354, None), ("1st degree", 0.177, 0.354),
+              ("2nd degree", 0.0884, 0.177), ("3rd degree", 0.0442, 0.0884)]
+    items = []
+    for name, lo, hi in labels:
+        n = int(np.sum((k > lo) & ((k <= hi) if hi is not None else True)))
+        what = (f"between {lo:g} and {hi:g}" if hi is not None else f"above {lo:g}")
+        acted = ("above the cutoff: handled as related" if lo >= cutoff
+                 else "below the cutoff: treated as unrelated" if (hi or 1.0) <= cutoff
+                 else "partly above the cutoff")
+        items.append(f"<li><strong>{name}</strong>: {n:,} pair{'s' if n != 1 else ''} with kinship "
+                     f"{what} ({acted}).</li>")
+    parts.append("<ul>" + "".join(items) + "</ul>")
+    n_rel = int(summary.get("n_related_pairs", 0 if related is None else len(related)))
+    if mode == "remove":
+        decision = (f"Pairs with kinship above {cutoff:g} (curation.king_cutoff) count as related. "
+                    "With <code>relatedness: remove</code> the workflow keeps the largest set of "
+                    "phenotyped samples in which no two are related (exact on small families) and "
+                    "removes the others before the split. Unphenotyped samples are never removed: they "
+                    "are in no evaluation split, and a relative in training is what helps predict them.")
+    else:
+        decision = (f"Pairs with kinship above {cutoff:g} (curation.king_cutoff) count as related. "
+                    "With <code>relatedness: group</code> every sample is kept and each family (connected "
+                    "relatives) forms one group that the split keeps together, so relatives are never "
+                    "on both sides of a train/test boundary.")
+    parts.append(f"<p>{decision} {n_rel:,} pair{'s' if n_rel != 1 else ''} crossed the cutoff.</p>")
+    if related is not None and len(related):
+        cols = [c for c in ("id1", "id2", "kinship", "degree", "action") if c in related.columns]
+        shown = related.sort_values("kinship", ascending=False).head(50)[cols]
+        parts.append(table_block(shown, f"Related pairs (kinship > {cutoff:g}) and what was done with "
+                                 f"each{' (the 50 closest shown)' if len(related) > 50 else ''}; "
+                                 "the full list is curate/related.tsv, every pair curate/kinship.tsv."))
+    return section("Relatedness (KING kinship)", "\n".join(parts), anchor="relatedness")
+
+
+def plots_figure(fig, caption: str) -> str:
+    """A figure block without the interpretation caveat."""
+    return figure_block(fig, caption)

@@ -256,6 +256,10 @@ def _extra_sections(paths: dict, models: list[str]) -> list[dict]:
     from .filters import read_meme
 
     sections = []
+    if paths.get("kinship"):  # genotype cohorts: relatedness (seq2pheno.genotype_steps)
+        from .genotype_steps import kinship_report_section
+
+        sections.append(kinship_report_section(paths))
     causal = read_json(paths["truth"])["causal"] if paths.get("truth") else None
     by_model: dict[str, dict[str, str]] = {}
     for path in paths.get("interpretation", []):

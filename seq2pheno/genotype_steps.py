@@ -1,0 +1,591 @@
+"""The workflow's steps for genotype (VCF/BCF) cohorts, as functions of file paths.
+
+Each function here is what one rule of rules/genotype.smk runs; scripts/ only open the log and
+call it. Outputs are written to a temporary name and renamed, so a failed step leaves nothing
+that looks complete. See docs/genotypes.md for what each step decides and why.
+
+- :func:`import_vcf`: VCF/BCF + FASTA + phenotype table -> samples.tsv, onehot.npy, features.tsv,
+  missing.npy, dosage.npy (kinship input), filtered.tsv (plink2-style QC removals),
+  import_summary.json.
+- :func:`curate_genotypes`: KING-robust kinship -> kinship.tsv, related.tsv, duplicates.tsv,
+  removed.tsv, kept.tsv, summary.json (relatives removed, or grouped so they never straddle
+  splits).
+- :func:`split_genotypes`: the shared stratified group-aware split, then covariates regressed
+  out on the training split only (split.tsv gains the adjusted ``phenotype`` column).
+- :func:`impute_genotypes`: missing calls filled with training-split allele frequencies.
+- :func:`predict_new`: another VCF scored with a trained cohort's models, sites checked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import read_tsv
+from .errors import InputError
+from .steps import _tmp, read_json, write_json, write_tsv
+
+#: Where each kind of import-time removal is recorded (reason codes of filtered.tsv).
+FILTER_NAMES = {"mind": "max_missing_sample (plink2 --mind)",
+                "geno": "max_missing_variant (plink2 --geno)",
+                "maf": "min_maf (plink2 --maf)"}
+
+
+def _cohort_where(entry: dict, key: str) -> str:
+    name = entry.get("name")
+    return f"cohorts.{name}.{key}" if name else key
+
+
+# ---- import -----------------------------------------------------------------------------
+
+
+def read_covariates(phenotypes_path, ids, covariates) -> pd.DataFrame:
+    """Covariate columns of the phenotype table for ``ids`` (VCF order), as given.
+
+    Numeric columns become floats; any other column stays text (one-hot encoded when the
+    covariates are regressed out). Empty cells are NaN.
+    """
+    if not covariates:
+        return pd.DataFrame({"id": list(ids)})
+    path = Path(phenotypes_path)
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    for col in covariates:
+        if col not in df.columns:
+            raise InputError(path, f"no covariate column {col!r} in the header (columns: "
+                                   f"{', '.join(df.columns)})", line=1)
+        if col in ("id", "phenotype"):
+            raise InputError("config", f"covariates: {col!r} cannot be a covariate")
+    out = pd.DataFrame({"id": list(ids)}).merge(df[["id", *covariates]], on="id", how="left")
+    for col in covariates:
+        vals = out[col].fillna("").str.strip()
+        vals = vals.mask(vals.isin(["", "NA", "NaN", "nan", "."]))
+        num = pd.to_numeric(vals, errors="coerce")
+        out[col] = num.astype(float) if (num.notna() == vals.notna()).all() else vals
+    return out
+
+
+def import_vcf(entry: dict, *, out: dict, log) -> dict:
+    """Read a VCF/BCF cohort and write the import outputs; returns the import summary.
+
+    entry: the cohort's config (``vcf``, ``fasta``, ``phenotypes``, ``regions``, ``samples``,
+    ``encoding``, ``haplotypes``, ``ref_mismatch``, ``non_snv``, ``missing``, ``missing_ids``,
+    ``max_missing_variant``, ``max_missing_sample``, ``min_maf``, ``covariates``; optional
+    ``name`` for messages).
+    out: paths ``samples``, ``onehot``, ``features``, ``missing`` (bool N x L mask; all False
+    unless ``missing: mean``), ``dosage`` (int8 N x M ALT counts, -1 missing, of the kept
+    biallelic autosomal SNVs, rows as samples.tsv), ``filtered`` (kind, id, reason, detail),
+    ``summary`` (import_summary.json).
+    Samples removed by ``max_missing_sample`` are not written to samples.tsv (they have no
+    tensor row); they are listed in filtered.tsv and carried to curate/removed.tsv.
+    """
+    from . import kinship, vcf
+
+    if entry.get("haplotypes"):
+        raise InputError("config", f"{_cohort_where(entry, 'haplotypes')}: true (two tensor rows per "
+                                   "sample) is not supported yet; the workflow maps one tensor row to "
+                                   "each sample. Use haplotypes: false (heterozygous calls are 0.5/0.5)")
+    covariates = list(entry.get("covariates") or [])
+    geno = vcf.read_genotypes(entry["vcf"], entry["fasta"], regions=entry.get("regions"),
+                              samples=entry.get("samples"), encoding=entry.get("encoding", "variants"),
+                              ref_mismatch=entry.get("ref_mismatch", "error"),
+                              non_snv=entry.get("non_snv", "skip"), missing=entry.get("missing", "mean"),
+                              haplotypes=False, log=log)
+    table, joined = vcf.join_phenotypes(geno.samples, entry["phenotypes"],
+                                        missing_ids=entry.get("missing_ids", "error"), log=log)
+    cov = read_covariates(entry["phenotypes"], geno.samples, covariates)
+    for col in covariates:
+        table[col] = cov[col].to_numpy()
+        lacking = table["phenotype"].notna() & pd.isna(table[col])
+        if lacking.any():
+            sid = table.loc[lacking, "id"].iloc[0]
+            raise InputError(entry["phenotypes"], f"covariate {col!r} is empty for a phenotyped sample "
+                                                  f"({int(lacking.sum())} such); covariates are needed "
+                                                  "to regress them out", sample=sid)
+    try:
+        filt = vcf.filter_variants_samples(geno, max_missing_variant=entry.get("max_missing_variant"),
+                                           max_missing_sample=entry.get("max_missing_sample"),
+                                           min_maf=entry.get("min_maf"))
+    except InputError as err:
+        raise InputError(entry["vcf"], str(err).split(": ", 1)[-1]) from None
+    removed = filt["removed"]
+    for reason, name in FILTER_NAMES.items():
+        n = int((removed["reason"] == reason).sum())
+        if n:
+            log.info("%s removed %d %s", name, n, "samples" if reason == "mind" else "variants")
+    kept = geno.subset(samples=filt["samples"], sites=filt["sites"])
+    if kept.encoding == "sequence":
+        # a column whose record was filtered out shows the reference: its alt no longer applies
+        features = kept.features.copy()
+        features["alt"] = ""
+        cols = kept.sites["column"].to_numpy()
+        features.loc[cols, "alt"] = kept.sites["alt"].to_numpy()
+        kept.features = features
+    table = table[table["id"].isin(set(kept.samples))].reset_index(drop=True)
+    if table["phenotype"].notna().sum() == 0:
+        raise InputError(entry["phenotypes"], "no phenotyped sample passes max_missing_sample")
+    want_mask = entry.get("missing", "mean") == "mean"
+    mask_tmp = _tmp(out["missing"])
+    vcf.write_genotype_cohort(kept, table, out["samples"], out["onehot"], out["features"],
+                              missing_npy=mask_tmp if want_mask else None, log=log)
+    if not want_mask:
+        np.save(mask_tmp, np.zeros((len(table), len(kept.features)), bool))
+    os.replace(mask_tmp, out["missing"])
+
+    dosage, bial = kept.dosage()
+    auto = kinship.autosomal_mask(kept.sites["chrom"].to_numpy()[bial])
+    dosage = np.ascontiguousarray(dosage[:, auto])
+    tmp = _tmp(out["dosage"])
+    np.save(tmp, dosage)
+    os.replace(tmp, out["dosage"])
+    if dosage.shape[1] == 0:
+        log.warning("no biallelic autosomal SNV left: kinship cannot be estimated")
+    write_tsv(removed, out["filtered"])
+
+    unph = table.loc[table["phenotype"].isna(), "id"].tolist()
+    summary = {
+        "vcf": str(entry["vcf"]),
+        "encoding": kept.encoding,
+        "missing": entry.get("missing", "mean"),
+        "n_samples_vcf": len(geno.samples),
+        "n_records_kept_before_filters": int(len(geno.sites)),
+        "skipped_records": {k: int(v) for k, v in geno.skipped.items() if v},
+        "filters": {"max_missing_sample": entry.get("max_missing_sample"),
+                    "max_missing_variant": entry.get("max_missing_variant"),
+                    "min_maf": entry.get("min_maf")},
+        "filtered": {r: int((removed["reason"] == r).sum()) for r in FILTER_NAMES},
+        "n_samples": int(len(table)),
+        "n_phenotyped": int(table["phenotype"].notna().sum()),
+        "n_unphenotyped": len(unph),
+        "unphenotyped": unph,
+        "missing_from_vcf": joined["missing_from_vcf"],
+        "n_missing_from_vcf": len(joined["missing_from_vcf"]),
+        "n_variants": int(len(kept.sites)),
+        "n_columns": int(len(kept.features)),
+        "n_kinship_sites": int(dosage.shape[1]),
+        "missing_call_fraction": float(kept.missing_rates()[0].mean()) if len(kept.sites) else 0.0,
+        "covariates": covariates,
+    }
+    write_json(summary, out["summary"])
+    log.info("imported %d samples (%d phenotyped, %d unphenotyped) x %d variants (%d tensor columns); "
+             "%d sites for kinship", summary["n_samples"], summary["n_phenotyped"], len(unph),
+             summary["n_variants"], summary["n_columns"], summary["n_kinship_sites"])
+    return summary
+
+
+# ---- curation -----------------------------------------------------------------------------
+
+
+def _degree(k: float) -> str:
+    from .kinship import DEGREE_CUTOFFS
+
+    for name in ("duplicate", "first", "second", "third"):
+        if k > DEGREE_CUTOFFS[name]:
+            return {"duplicate": "duplicate / MZ twin", "first": "1st degree",
+                    "second": "2nd degree", "third": "3rd degree"}[name]
+    return "unrelated"
+
+
+def curate_genotypes(samples_path, dosage_path, filtered_path, settings: dict, *, threads: int = 1,
+                     out: dict, log) -> dict:
+    """KING-robust relatedness curation -> out['kinship'|'related'|'duplicates'|'removed'|'kept'|'summary'].
+
+    settings: the config's ``curation`` (``relatedness`` remove|group, ``king_cutoff``,
+    ``king_table_floor``). Pairs with kinship > king_cutoff are related.
+
+    ``remove`` keeps a maximum unrelated set of the *phenotyped* samples
+    (:func:`seq2pheno.kinship.unrelated_set`); unphenotyped samples are never removed: they are
+    in no evaluation split, so a relative in training cannot inflate a metric, and they must
+    survive to be scored. ``group`` keeps everyone and makes each connected component of the
+    relatedness graph one group (split.tsv keeps a group in one split). Duplicates (kinship >
+    0.354, KING's duplicate / MZ-twin threshold) are handled by the same rule; duplicates.tsv lists
+    them with their genotype discordance.
+    """
+    from . import kinship as kin
+
+    samples = read_tsv(samples_path)
+    dosage = np.load(dosage_path, mmap_mode="r")
+    if dosage.shape[0] != len(samples):
+        raise InputError(dosage_path, f"expected {len(samples)} rows (samples.tsv), got {dosage.shape[0]}")
+    ids = samples["id"].astype(str).tolist()
+    y = samples["phenotype"].to_numpy(dtype=np.float64)
+    phenotyped = ~np.isnan(y)
+    mode, cutoff = settings.get("relatedness", "remove"), float(settings.get("king_cutoff", 0.0884))
+    floor = settings.get("king_table_floor")
+    log.info("KING-robust kinship: %d samples x %d sites, %d thread(s)", len(ids), dosage.shape[1], threads)
+    if dosage.shape[1] == 0:
+        log.warning("no biallelic autosomal SNV (numbered contigs such as 1 or chr1, not X, Y or "
+                    "MT, as plink2 reads them): kinship is undefined and no sample is treated as related")
+    table = kin.king_table(np.asarray(dosage), ids, threads=max(1, int(threads)))
+    pairs = kin.related_pairs(table, cutoff)
+    log.info("%d pairs, %d related (kinship > %g)", len(table), len(pairs), cutoff)
+
+    filtered = read_tsv(filtered_path)
+    mind = filtered[filtered["kind"] == "sample"]
+    removed_rows = [{"id": r.id, "reason": "missing_calls",
+                     "detail": f"max_missing_sample (plink2 --mind): {r.detail}"} for r in mind.itertuples()]
+
+    index = {s: i for i, s in enumerate(ids)}
+    action = {}
+    if mode == "remove":
+        ph_ids = [s for s, p in zip(ids, phenotyped) if p]
+        kept_ph, rel_removed = kin.unrelated_set(table, ph_ids, cutoff)
+        drop = set(rel_removed["id"])
+        for r in rel_removed.itertuples():
+            removed_rows.append({"id": r.id, "reason": "related", "detail": r.detail})
+        keep = np.array([s not in drop for s in ids])
+        groups = np.arange(int(keep.sum()))
+        for a, b in zip(pairs["id1"], pairs["id2"]):
+            if a in drop and b in drop:
+                action[(a, b)] = f"removed {a} and {b}"
+            elif a in drop or b in drop:
+                action[(a, b)] = f"removed {a if a in drop else b}"
+            else:
+                unph = [s for s in (a, b) if not phenotyped[index[s]]]
+                action[(a, b)] = f"kept both ({', '.join(unph)} unphenotyped: scored, never trained on)"
+    elif mode == "group":
+        keep = np.ones(len(ids), bool)
+        labels = kin.relatedness_groups(table, ids, cutoff)
+        groups = labels
+        for a, b in zip(pairs["id1"], pairs["id2"]):
+            action[(a, b)] = f"grouped (group {labels[index[a]]})"
+    else:
+        raise InputError("config", f"curation.relatedness {mode!r}: expected remove or group")
+
+    kept = pd.DataFrame({"id": np.asarray(ids, dtype=object)[keep], "phenotype": y[keep],
+                         "group": groups})
+    if kept["phenotype"].notna().sum() == 0:
+        raise InputError(samples_path, "no phenotyped sample is left after relatedness curation")
+    related = pairs[["id1", "id2", "nsnp", "kinship"]].copy()
+    related["degree"] = [_degree(k) for k in related["kinship"]]
+    related["action"] = [action[(a, b)] for a, b in zip(related["id1"], related["id2"])]
+
+    dup = pairs[pairs["kinship"] > kin.DEGREE_CUTOFFS["duplicate"]]
+    duplicates = _duplicate_table(dup, ids, y, dosage)
+    removed = pd.DataFrame(removed_rows, columns=["id", "reason", "detail"])
+    written = table if floor is None else table[table["kinship"] >= float(floor)]
+    summary = {
+        "n_input": int(len(ids) + len(mind)),
+        "n_removed_at_import": int(len(mind)),
+        "relatedness": mode,
+        "king_cutoff": cutoff,
+        "king_table_floor": floor,
+        "n_kinship_sites": int(dosage.shape[1]),
+        "n_pairs": int(len(table)),
+        "n_related_pairs": int(len(pairs)),
+        "n_related_by_degree": {d: int((related["degree"] == d).sum()) for d in
+                                ("duplicate / MZ twin", "1st degree", "2nd degree", "3rd degree")},
+        "n_duplicate_pairs": int(len(dup)),
+        "n_groups": int(len(np.unique(groups))),
+        "n_kept": int(len(kept)),
+        "n_kept_phenotyped": int(kept["phenotype"].notna().sum()),
+        "removed_by_reason": {str(k): int(v) for k, v in removed["reason"].value_counts().items()},
+        "noise_ceiling": None,
+    }
+    write_tsv(written, out["kinship"])
+    write_tsv(related, out["related"])
+    write_tsv(duplicates, out["duplicates"])
+    write_tsv(removed, out["removed"])
+    write_json(summary, out["summary"])
+    write_tsv(kept, out["kept"])
+    log.info("kept %d of %d samples (%s); removed %s", summary["n_kept"], summary["n_input"], mode,
+             summary["removed_by_reason"] or "none")
+    return summary
+
+
+def _duplicate_table(dup: pd.DataFrame, ids, y, dosage) -> pd.DataFrame:
+    """duplicates.tsv: one row per sample in a duplicate group (kinship > 0.354), as curate's."""
+    cols = ["id", "group", "group_size", "representative", "mismatches", "kinship", "phenotype"]
+    if not len(dup):
+        return pd.DataFrame(columns=cols)
+    from .kinship import _components
+
+    pos = {s: i for i, s in enumerate(ids)}
+    adj = [set() for _ in ids]
+    kin_of = {}
+    for a, b, k in zip(dup["id1"], dup["id2"], dup["kinship"]):
+        adj[pos[a]].add(pos[b])
+        adj[pos[b]].add(pos[a])
+        kin_of[(pos[a], pos[b])] = kin_of[(pos[b], pos[a])] = k
+    rows = []
+    g = 0
+    for comp in _components(adj):
+        if len(comp) < 2:
+            continue
+        rep = comp[0]
+        for v in comp:
+            a, b = np.asarray(dosage[v]), np.asarray(dosage[rep])
+            both = (a >= 0) & (b >= 0)
+            rows.append((ids[v], g, len(comp), ids[rep], int((a[both] != b[both]).sum()),
+                         np.nan if v == rep else kin_of.get((v, rep), np.nan), y[v]))
+        g += 1
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ---- split and covariates ---------------------------------------------------------------------
+
+
+def covariate_design(values: pd.DataFrame, train: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Design matrix (n x k, no intercept) of covariates: numeric as is, text one-hot encoded.
+
+    Text levels are those seen in the training rows; the first (sorted) is the reference level,
+    and a level absent from training gets all-zero indicators (the reference level's effect).
+    """
+    cols, names = [], []
+    for col in values.columns:
+        v = values[col]
+        if pd.api.types.is_numeric_dtype(v):
+            cols.append(v.to_numpy(dtype=np.float64))
+            names.append(col)
+        else:
+            levels = sorted(pd.unique(v[train].dropna().astype(str)))
+            for level in levels[1:]:
+                cols.append((v.astype(str) == level).to_numpy(dtype=np.float64))
+                names.append(f"{col}={level}")
+    x = np.column_stack(cols) if cols else np.zeros((len(values), 0))
+    return x, names
+
+
+def adjust_covariates(phenotype, values: pd.DataFrame, train) -> tuple[np.ndarray, dict]:
+    """Regress covariates out of the phenotype, fitted on the training rows only.
+
+    phenotype: (n,) float (NaN = unphenotyped); values: n rows of covariate columns; train: bool
+    (n,). OLS with intercept on the training rows; every phenotyped row gets
+    ``y - (b0 + X b) + mean(y_train)`` (the residual on the training mean's scale); NaN stays NaN.
+    Returns (adjusted (n,), coefficients {"intercept": b0, name: b, ...}).
+    """
+    y = np.asarray(phenotype, dtype=np.float64)
+    train = np.asarray(train, bool) & ~np.isnan(y)
+    x, names = covariate_design(values.reset_index(drop=True), train)
+    design = np.column_stack([np.ones(len(y)), x])
+    xt = design[train]
+    if np.isnan(xt).any():
+        raise InputError("covariates", "a training sample has an empty covariate")
+    beta, *_ = np.linalg.lstsq(xt, y[train], rcond=None)
+    fitted = np.nan_to_num(design) @ beta
+    adjusted = y - fitted + float(y[train].mean())
+    coef = {"intercept": float(beta[0]), **{n: float(b) for n, b in zip(names, beta[1:])}}
+    return adjusted, coef
+
+
+def split_genotypes(kept_path, samples_path, settings: dict, covariates: list[str], *, out: dict,
+                    log) -> dict | None:
+    """The shared split (:func:`seq2pheno.steps.split`), then covariates regressed out on train.
+
+    With covariates, split.tsv gains a ``phenotype`` column: the adjusted phenotype (read by
+    :func:`seq2pheno.dataset.load_design` instead of kept.tsv's). Returns the coefficients.
+    """
+    from .steps import split
+
+    tmp = {"split": _tmp(out["split"]) + ".s.tsv", "distribution": _tmp(out["distribution"]) + ".d.json"}
+    try:
+        split(kept_path, settings, out=tmp, log=log)
+        table = read_tsv(tmp["split"])
+        coef = None
+        if covariates:
+            kept = read_tsv(kept_path)
+            samples = read_tsv(samples_path)
+            t = table.merge(kept[["id", "phenotype"]], on="id", how="left").merge(
+                samples[["id", *covariates]], on="id", how="left")
+            adjusted, coef = adjust_covariates(t["phenotype"].to_numpy(float), t[covariates],
+                                               (t["split"] == "train").to_numpy())
+            table["phenotype"] = adjusted
+            y = t["phenotype"].to_numpy(float)
+            tr = (t["split"] == "train").to_numpy() & ~np.isnan(y)
+            log.info("covariates %s regressed out on %d training samples (OLS with intercept): %s",
+                     ", ".join(covariates), int(tr.sum()),
+                     ", ".join(f"{k} = {v:.4g}" for k, v in coef.items()))
+            r2 = 1 - np.var(adjusted[tr]) / np.var(y[tr]) if np.var(y[tr]) > 0 else float("nan")
+            log.info("covariates explain %.1f%% of the training phenotype variance", 100 * r2)
+        write_tsv(table, out["split"])
+        os.replace(tmp["distribution"], out["distribution"])
+    finally:
+        for p in tmp.values():
+            if os.path.exists(p):
+                os.unlink(p)
+    return coef
+
+
+# ---- imputation -----------------------------------------------------------------------------
+
+
+def training_rows(samples_path, split_path) -> np.ndarray:
+    """Rows of onehot.npy (samples.tsv order) of the training split, sorted."""
+    samples = read_tsv(samples_path)
+    split = read_tsv(split_path)
+    row_of = pd.Series(np.arange(len(samples)), index=samples["id"])
+    ids = split.loc[split["split"] == "train", "id"]
+    return np.sort(row_of.loc[ids].to_numpy(dtype=np.int64))
+
+
+def impute_genotypes(onehot_path, missing_path, split_path, samples_path, *, out, log,
+                     chunk: int = 512) -> None:
+    """Fill missing calls with the training split's allele frequencies -> ``out`` (N x L x 4 .npy).
+
+    Every row (train, valid, test, unphenotyped, removed) is written; the frequencies come from
+    the called genotypes of the training rows only (:func:`seq2pheno.vcf.impute_missing`).
+    """
+    from .vcf import impute_missing
+
+    x = np.load(onehot_path, mmap_mode="r")
+    mask = np.load(missing_path, mmap_mode="r")
+    if mask.shape != x.shape[:2]:
+        raise InputError(missing_path, f"mask shape {mask.shape} does not match the tensor {x.shape}")
+    train = training_rows(samples_path, split_path)
+    tmp = _tmp(out)
+    try:
+        y = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
+        for s in range(0, len(x), chunk):
+            y[s:s + chunk] = x[s:s + chunk]
+        impute_missing(x, mask, train, chunk=chunk, out=y)
+        y.flush()
+        del y
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("imputed %d missing calls of %d x %d genotypes with the allele frequencies of %d "
+             "training samples", int(np.asarray(mask).sum()), x.shape[0], x.shape[1], len(train))
+
+
+# ---- predicting new samples ------------------------------------------------------------------
+
+
+def reference_composition(ref) -> np.ndarray:
+    """float32 (L, 4) composition of reference bases (IUPAC split evenly; unknown = 0.25 each)."""
+    from .vcf import _IUPAC_TABLE
+
+    first = np.array([(str(r)[:1] or "N") for r in ref])
+    comp = _IUPAC_TABLE[np.frombuffer("".join(first).encode("ascii"), np.uint8)].copy()
+    comp[comp.sum(axis=1) == 0] = 0.25
+    return comp
+
+
+def training_frequencies(tensor_path, rows) -> np.ndarray:
+    """float64 (L, 4): mean composition of ``rows`` of the (imputed) tensor = allele frequencies."""
+    x = np.load(tensor_path, mmap_mode="r")
+    rows = np.asarray(rows)
+    total = np.zeros(x.shape[1:], np.float64)
+    for s in range(0, len(rows), 512):
+        total += np.asarray(x[rows[s:s + 512]], dtype=np.float64).sum(axis=0)
+    return total / max(len(rows), 1)
+
+
+def match_new_samples(features: pd.DataFrame, geno, missing: str, *, frequencies=None,
+                      vcf_path="new VCF") -> tuple[np.ndarray, dict]:
+    """Tensor (n, L, 4) of new samples on the training columns, and counts.
+
+    features: the training cohort's features.tsv (chrom, pos, ref, alt per column; alt empty at
+    sequence-encoding columns without a kept variant). geno: the new VCF read with the cohort's
+    encoding and regions. A training variant column is matched by (chrom, pos): its REF must be
+    equal and the new ALT bases a subset of the training ALT bases, otherwise InputError names the
+    first mismatching site. A training site absent from the new VCF, or a missing call, follows
+    ``missing``: ``mean`` -> ``frequencies`` (L x 4, training allele frequencies), ``reference``
+    -> the REF base, ``error`` -> InputError naming the first absent site. New-VCF sites that are
+    not training columns are ignored.
+    """
+    L = len(features)
+    n = len(geno.samples)
+    chrom = features["chrom"].astype(str).to_numpy()
+    pos = features["pos"].to_numpy(dtype=np.int64)
+    alt = features["alt"].fillna("").astype(str).to_numpy()
+    ref_comp = reference_composition(features["ref"].fillna("N").astype(str))
+    if missing == "mean":
+        if frequencies is None:
+            raise ValueError("missing='mean' needs the training frequencies")
+        fill = np.asarray(frequencies, np.float32)
+    else:
+        fill = ref_comp
+    x = np.broadcast_to(fill, (n, L, 4)).copy()
+    is_variant = alt != ""
+    x[:, ~is_variant] = ref_comp[~is_variant]
+    sites = geno.sites
+    new_key = {(str(c), int(p)): i for i, (c, p) in enumerate(zip(sites["chrom"], sites["pos"]))}
+    comp, mask = geno.tensor()
+    absent = []
+    n_matched = 0
+    for col in np.flatnonzero(is_variant):
+        i = new_key.get((chrom[col], int(pos[col])))
+        if i is None:
+            absent.append(col)
+            continue
+        s = sites.iloc[i]
+        new_alt = set(str(s["alt"]).split(",")) - {""}
+        if str(s["ref"]).upper() != str(features["ref"].iloc[col]).upper() or not new_alt <= set(alt[col].split(",")):
+            where = f"line {s['line']}" if int(s["line"]) >= 0 else "record"
+            raise InputError(vcf_path, f"site {chrom[col]}:{pos[col]} ({where}) has REF/ALT "
+                                       f"{s['ref']}/{s['alt']} but the model was trained on "
+                                       f"{features['ref'].iloc[col]}/{alt[col]}; the new VCF must be "
+                                       "called against the same reference and alleles")
+        new_col = int(s["column"])
+        called = ~mask[:, new_col]
+        x[called, col] = comp[called, new_col]
+        n_matched += 1
+    if absent and missing == "error":
+        c = absent[0]
+        raise InputError(vcf_path, f"training site {chrom[c]}:{pos[c]} {features['ref'].iloc[c]}/{alt[c]} is "
+                                   f"absent ({len(absent)} of {int(is_variant.sum())} sites absent); "
+                                   "the cohort has missing: error")
+    counts = {"n_samples": n, "n_training_sites": int(is_variant.sum()), "n_matched": n_matched,
+              "n_absent": len(absent), "n_missing_calls": int(mask[:, sites["column"].to_numpy()].sum())
+              if len(sites) else 0}
+    return x, counts
+
+
+def predict_new(entry: dict, predict_entry: dict, paths: dict, models: list[str], *, out: list, log) -> None:
+    """Score another VCF's samples with a trained cohort's models -> one TSV per model.
+
+    entry: the training cohort's config; predict_entry: ``{cohort, vcf}``. paths: ``features``,
+    ``onehot`` (the tensor the models were trained on), ``samples``, ``split``, ``models`` (one
+    trained model file per name in ``models``). out: one path per model (id, predicted, rank).
+    """
+    from . import vcf
+    from .steps import load_trained
+    from .train import predict
+
+    missing = entry.get("missing", "mean")
+    features = read_tsv(paths["features"])
+    geno = vcf.read_genotypes(predict_entry["vcf"], entry["fasta"], regions=entry.get("regions"),
+                              encoding=entry.get("encoding", "variants"),
+                              ref_mismatch=entry.get("ref_mismatch", "error"),
+                              non_snv=entry.get("non_snv", "skip"),
+                              missing="error" if missing == "error" else "mean", log=log)
+    freq = None
+    if missing == "mean":
+        freq = training_frequencies(paths["onehot"], training_rows(paths["samples"], paths["split"]))
+    x, counts = match_new_samples(features, geno, missing, frequencies=freq, vcf_path=predict_entry["vcf"])
+    log.info("%d new samples; %d of %d training sites found, %d absent and %d missing calls filled (%s)",
+             counts["n_samples"], counts["n_matched"], counts["n_training_sites"], counts["n_absent"],
+             counts["n_missing_calls"], missing)
+    model_files = list(paths["models"])
+    for name, model_path, path in zip(models, model_files, out):
+        model = load_trained(model_path)
+        pred = predict(model, x)
+        table = pd.DataFrame({"id": geno.samples, "predicted": pred})
+        table = table.sort_values("predicted", ascending=False, kind="stable")
+        table["rank"] = np.arange(1, len(table) + 1)
+        write_tsv(table, path)
+        log.info("%s: scored %d samples (top: %s)", name, len(table), ", ".join(table["id"].head(3)))
+
+
+# ---- report ---------------------------------------------------------------------------------
+
+
+def kinship_report_section(paths: dict) -> dict:
+    """The report's relatedness section from curate/kinship.tsv, related.tsv and summary.json.
+
+    ``paths["kinship"]``: the kinship.tsv path, or a list holding it and related.tsv.
+    """
+    from .report_sections import kinship_section
+
+    files = paths["kinship"]
+    files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
+    rel_path = next((f for f in files if Path(f).name == "related.tsv"), None)
+    kin_path = next((f for f in files if f != rel_path), files[0])
+    table = pd.read_csv(kin_path, sep="\t", dtype={"id1": str, "id2": str})
+    related = (pd.read_csv(rel_path, sep="\t", dtype={"id1": str, "id2": str}) if rel_path else None)
+    summary = read_json(paths["curate_summary"]) if paths.get("curate_summary") else {}
+    return kinship_section(table, related, summary)

@@ -1,0 +1,462 @@
+"""The genotype cohort steps (seq2pheno.genotype_steps) on small cohorts written to tmp."""
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import genotype_sim as gs
+import numpy as np
+import pandas as pd
+import pytest
+
+from seq2pheno import genotype_steps as g
+from seq2pheno.errors import InputError
+from seq2pheno.kinship import KING_COLUMNS
+
+LOG = logging.getLogger("test_genotype_steps")
+
+
+def family_cohort(n_founders: int = 60, n_sites: int = 400, *, seed: int = 0) -> gs.Cohort:
+    """A fast cohort of unrelated random founders (no msprime) plus planted relatives.
+
+    Families (members appended after the founders): a duplicate of s0000, a parent-offspring pair
+    (s0001 and po_child), full sibs fs_0/fs_1 and half sibs hs_0/hs_1 (outside parents not in the
+    cohort). Sites sit on two autosomes; the phenotype is additive on 10 sites plus noise.
+    """
+    rng = np.random.default_rng(seed)
+    freq = rng.uniform(0.1, 0.9, n_sites)
+
+    def founder():
+        return (rng.random((2, n_sites)) < freq).astype(np.int8)
+
+    def gamete(h):
+        cut = rng.integers(0, n_sites)
+        a, b = (0, 1) if rng.random() < 0.5 else (1, 0)
+        return np.concatenate([h[a, :cut], h[b, cut:]])
+
+    haps = [founder() for _ in range(n_founders)]
+    ids = [f"s{i:04d}" for i in range(n_founders)]
+    families = []
+    haps.append(haps[0].copy())
+    ids.append("dup_of_s0000")
+    families.append(("duplicates", ["s0000", "dup_of_s0000"]))
+    haps.append(np.stack([gamete(haps[1]), gamete(founder())]))
+    ids.append("po_child")
+    families.append(("parent_offspring", ["s0001", "po_child"]))
+    pa, pb = founder(), founder()
+    for j in range(2):
+        haps.append(np.stack([gamete(pa), gamete(pb)]))
+        ids.append(f"fs_{j}")
+    families.append(("full_sibs", ["fs_0", "fs_1"]))
+    shared = founder()
+    for j in range(2):
+        haps.append(np.stack([gamete(shared), gamete(founder())]))
+        ids.append(f"hs_{j}")
+    families.append(("half_sibs", ["hs_0", "hs_1"]))
+    haplotypes = np.concatenate(haps, axis=0)
+    half = n_sites // 2
+    chrom = np.array(["1"] * half + ["2"] * (n_sites - half))
+    pos = np.concatenate([np.arange(1, half + 1) * 50, np.arange(1, n_sites - half + 1) * 50])
+    contigs = {"1": half * 50 + 100, "2": (n_sites - half) * 50 + 100}
+    bases = np.array(list("ACGT"))
+    reference = {}
+    ref = np.empty(n_sites, "<U1")
+    alt = np.empty(n_sites, "<U1")
+    for name, length in contigs.items():
+        seq = bases[rng.integers(0, 4, length)]
+        sel = np.flatnonzero(chrom == name)
+        r = rng.integers(0, 4, len(sel))
+        a = (r + rng.integers(1, 4, len(sel))) % 4
+        seq[pos[sel] - 1] = bases[r]
+        ref[sel], alt[sel] = bases[r], bases[a]
+        reference[name] = "".join(seq.tolist())
+    dos = haplotypes[0::2] + haplotypes[1::2]
+    causal = np.sort(rng.choice(n_sites, 10, replace=False))
+    gv = (dos[:, causal] - dos[:, causal].mean(axis=0)) @ rng.normal(0, 1, 10)
+    phenotype = gv + rng.normal(0, 0.5 * gv.std(), len(ids))
+    return gs.Cohort(ids=ids, haplotypes=haplotypes, chrom=chrom, pos=pos, ref=ref, alt=alt,
+                     contigs=contigs, families=families, phenotype=phenotype, causal=causal,
+                     reference=reference)
+
+
+def subset_cohort(c: gs.Cohort, samples, sites=None, *, prefix: str = "new") -> gs.Cohort:
+    """Samples (indices) and sites (bool mask) of ``c``, renamed ``{prefix}{i}``."""
+    samples = np.asarray(samples)
+    sites = np.ones(len(c.pos), bool) if sites is None else np.asarray(sites)
+    rows = np.stack([2 * samples, 2 * samples + 1], axis=1).ravel()
+    return dataclasses.replace(c, ids=[f"{prefix}{i}" for i in range(len(samples))],
+                               haplotypes=c.haplotypes[rows][:, sites], chrom=c.chrom[sites],
+                               pos=c.pos[sites], ref=c.ref[sites], alt=c.alt[sites],
+                               phenotype=c.phenotype[samples])
+
+
+def set_missing(vcf: Path, cells) -> None:
+    """Make genotype calls missing ('./.') in a plain-text VCF: cells = [(site index, sample index)]."""
+    lines = vcf.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    for m, s in cells:
+        parts = lines[first + m].rstrip("\n").split("\t")
+        parts[9 + s] = "./."
+        lines[first + m] = "\t".join(parts) + "\n"
+    vcf.write_text("".join(lines))
+
+
+def entry_for(d: Path, **changes) -> dict:
+    entry = {"name": "test", "source": "vcf", "vcf": str(d / "cohort.vcf"), "fasta": str(d / "reference.fa"),
+             "phenotypes": str(d / "phenotypes.tsv"), "covariates": [], "regions": None, "samples": None,
+             "encoding": "variants", "haplotypes": False, "ref_mismatch": "error", "non_snv": "skip",
+             "missing": "mean", "missing_ids": "error", "max_missing_variant": 0.1,
+             "max_missing_sample": 0.1, "min_maf": 0.01}
+    entry.update(changes)
+    return entry
+
+
+def outputs(d: Path, stage: str) -> dict:
+    names = {
+        "data": {"samples": "samples.tsv", "onehot": "onehot.npy", "features": "features.tsv",
+                 "missing": "missing.npy", "dosage": "dosage.npy", "filtered": "filtered.tsv",
+                 "summary": "import_summary.json"},
+        "curate": {k: f"{k}.tsv" for k in ("kinship", "related", "duplicates", "removed", "kept")}
+        | {"summary": "summary.json"},
+        "split": {"split": "split.tsv", "distribution": "distribution.json"},
+    }[stage]
+    (d / stage).mkdir(parents=True, exist_ok=True)
+    return {k: str(d / stage / v) for k, v in names.items()}
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return family_cohort()
+
+
+@pytest.fixture()
+def written(tmp_path, cohort):
+    """The cohort as a plain VCF with controlled missing calls, FASTA and phenotypes (batch)."""
+    gs.write_vcf(tmp_path / "cohort.vcf", cohort, phased=False)
+    gs.write_fasta(tmp_path / "reference.fa", cohort)
+    unph = gs.write_phenotypes(tmp_path / "phenotypes.tsv", cohort, unphenotyped=5, seed=3)
+    n, m = len(cohort.ids), len(cohort.pos)
+    cells = [(k, 2) for k in range(0, m, 4)]             # sample 2: 25% missing -> --mind
+    cells += [(7, s) for s in range(0, n, 3)]             # site 7: ~33% missing -> --geno
+    cells += [(k, 4) for k in (20, 60, 100)]              # a few scattered missing calls
+    set_missing(tmp_path / "cohort.vcf", cells)
+    return tmp_path, unph
+
+
+def run_import(d: Path, **changes) -> dict:
+    return g.import_vcf(entry_for(d, **changes), out=outputs(d, "data"), log=LOG)
+
+
+# ---- import ---------------------------------------------------------------------------------
+
+
+def test_import_writes_every_output_and_records_filters(written, cohort):
+    d, unph = written
+    # site 11 monomorphic -> --maf
+    vcf = d / "cohort.vcf"
+    lines = vcf.read_text().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    parts = lines[first + 11].rstrip("\n").split("\t")
+    parts[9:] = ["0/0"] * (len(parts) - 9)
+    lines[first + 11] = "\t".join(parts) + "\n"
+    vcf.write_text("".join(lines))
+    summary = run_import(d, covariates=["batch"])
+    out = outputs(d, "data")
+    filtered = pd.read_csv(out["filtered"], sep="\t")
+    assert list(filtered.columns) == ["kind", "id", "reason", "detail"]
+    assert filtered.query("reason == 'mind'").id.tolist() == [cohort.ids[2]]
+    geno_ids = filtered.query("reason == 'geno'").id.tolist()
+    assert geno_ids == [f"{cohort.chrom[7]}:{cohort.pos[7]}:{cohort.ref[7]}:{cohort.alt[7]}"]
+    assert f"{cohort.chrom[11]}:{cohort.pos[11]}" in filtered.query("reason == 'maf'").id.iloc[0]
+    samples = pd.read_csv(out["samples"], sep="\t", dtype={"id": str})
+    assert list(samples.columns) == ["id", "phenotype", "batch"]
+    assert cohort.ids[2] not in set(samples.id) and len(samples) == len(cohort.ids) - 1
+    assert set(samples.loc[samples.phenotype.isna(), "id"]) == set(unph) - {cohort.ids[2]}
+    x = np.load(out["onehot"])
+    features = pd.read_csv(out["features"], sep="\t")
+    assert list(features.columns) == ["position", "chrom", "pos", "ref", "alt"]
+    m = len(cohort.pos) - 2
+    assert x.shape == (len(samples), m, 4) and len(features) == m
+    mask = np.load(out["missing"])
+    assert mask.dtype == bool and mask.shape == (len(samples), m)
+    assert np.all(x[mask].sum(axis=1) == 0) and np.allclose(x[~mask].sum(axis=1), 1)
+    dosage = np.load(out["dosage"])
+    assert dosage.dtype == np.int8 and dosage.shape == (len(samples), m)
+    assert ((dosage == -1) == mask).all()
+    assert summary["filtered"] == {"mind": 1, "geno": 1, "maf": 1}
+    assert summary["n_unphenotyped"] == len(set(unph) - {cohort.ids[2]})
+    assert json.loads(Path(out["summary"]).read_text())["n_variants"] == m
+
+
+def test_haplotypes_true_is_one_clear_config_error(written):
+    d, _ = written
+    with pytest.raises(InputError, match=r"cohorts\.test\.haplotypes: .*not supported yet"):
+        run_import(d, haplotypes=True)
+    assert not Path(outputs(d, "data")["onehot"]).exists()
+
+
+def test_phenotyped_sample_without_covariate_is_named(written, cohort):
+    d, _ = written
+    ph = pd.read_csv(d / "phenotypes.tsv", sep="\t", dtype=str)
+    ph.loc[3, "batch"] = ""
+    ph.to_csv(d / "phenotypes.tsv", sep="\t", index=False)
+    with pytest.raises(InputError, match=f"sample '{ph.id[3]}': covariate 'batch' is empty"):
+        run_import(d, covariates=["batch"])
+
+
+# ---- curation ----------------------------------------------------------------------------------
+
+
+def curate(d: Path, mode: str, **settings) -> dict:
+    cfg = {"relatedness": mode, "king_cutoff": 0.0884, "king_table_floor": None, **settings}
+    data = outputs(d, "data")
+    return g.curate_genotypes(data["samples"], data["dosage"], data["filtered"], cfg, threads=1,
+                              out=outputs(d, "curate"), log=LOG)
+
+
+def unphenotype(d: Path, ids) -> None:
+    ph = pd.read_csv(d / "phenotypes.tsv", sep="\t", dtype=str)
+    ph.loc[ph.id.isin(ids), "phenotype"] = ""
+    ph.to_csv(d / "phenotypes.tsv", sep="\t", index=False)
+
+
+def test_curate_remove_keeps_unphenotyped_relatives_and_lists_mind(written, cohort):
+    d, _ = written
+    unphenotype(d, ["po_child"])  # its parent s0001 is phenotyped
+    run_import(d)
+    summary = curate(d, "remove")
+    out = outputs(d, "curate")
+    kin = pd.read_csv(out["kinship"], sep="\t", dtype={"id1": str, "id2": str})
+    assert list(kin.columns) == KING_COLUMNS
+    n = len(cohort.ids) - 1
+    assert len(kin) == n * (n - 1) // 2
+    removed = pd.read_csv(out["removed"], sep="\t", dtype={"id": str})
+    kept = pd.read_csv(out["kept"], sep="\t", dtype={"id": str})
+    assert list(kept.columns) == ["id", "phenotype", "group"]
+    assert removed.query("reason == 'missing_calls'").id.tolist() == [cohort.ids[2]]
+    related = removed.query("reason == 'related'")
+    # one of each phenotyped planted pair goes (duplicate, full sibs); po_child is unphenotyped
+    assert len(set(related.id) & {"s0000", "dup_of_s0000"}) == 1
+    assert len(set(related.id) & {"fs_0", "fs_1"}) == 1
+    assert {"po_child", "s0001"} <= set(kept.id)
+    assert related.detail.str.contains("kinship").all()
+    pairs = pd.read_csv(out["related"], sep="\t", dtype={"id1": str, "id2": str})
+    assert {"id1", "id2", "kinship", "degree", "action"} <= set(pairs.columns)
+    po = pairs[(pairs.id1 + pairs.id2).str.contains("po_child")]
+    assert po.action.str.contains("kept both").all()
+    assert summary["n_related_pairs"] == len(pairs) and summary["king_cutoff"] == 0.0884
+    assert summary["removed_by_reason"]["missing_calls"] == 1
+    assert summary["n_kept"] == len(kept) and summary["noise_ceiling"] is None
+    dups = pd.read_csv(out["duplicates"], sep="\t", dtype={"id": str})
+    assert set(dups.id) == {"s0000", "dup_of_s0000"}
+
+
+def test_king_table_floor_filters_written_pairs_only(written):
+    d, _ = written
+    run_import(d)
+    summary = curate(d, "remove", king_table_floor=0.1)
+    kin = pd.read_csv(outputs(d, "curate")["kinship"], sep="\t")
+    assert (kin.kinship >= 0.1).all() and len(kin) < summary["n_pairs"]
+
+
+def test_group_mode_relatives_never_straddle_splits(written, cohort):
+    d, _ = written
+    run_import(d, covariates=["batch"])
+    curate(d, "group")
+    sp = outputs(d, "split")
+    settings = {"train": 0.6, "valid": 0.2, "test": 0.2, "bins": 3, "seed": 1, "reweight": False,
+                "reweight_bins": 20, "reweight_cap": 5.0}
+    for seed in range(4):
+        settings["seed"] = seed
+        g.split_genotypes(outputs(d, "curate")["kept"], outputs(d, "data")["samples"], settings, ["batch"],
+                          out=sp, log=LOG)
+        split = pd.read_csv(sp["split"], sep="\t", dtype={"id": str}).set_index("id")
+        pairs = pd.read_csv(outputs(d, "curate")["related"], sep="\t", dtype={"id1": str, "id2": str})
+        assert len(pairs) >= 4
+        for a, b in zip(pairs.id1, pairs.id2):
+            sa, sb = split.loc[a, "split"], split.loc[b, "split"]
+            if "unphenotyped" not in (sa, sb):
+                assert sa == sb, (a, b, sa, sb)
+            assert split.loc[a, "group"] == split.loc[b, "group"]
+
+
+# ---- covariates ----------------------------------------------------------------------------------
+
+
+def test_covariate_adjustment_uses_training_rows_only():
+    rng = np.random.default_rng(0)
+    n = 60
+    batch = rng.integers(0, 3, n).astype(float)
+    site = pd.Series(rng.choice(["north", "south", "east"], n))
+    y = 2.0 + 1.5 * batch + rng.normal(0, 0.1, n)
+    y[:3] = np.nan
+    train = np.zeros(n, bool)
+    train[3:40] = True
+    values = pd.DataFrame({"batch": batch, "site": site})
+    adjusted, coef = g.adjust_covariates(y, values, train)
+    assert coef["batch"] == pytest.approx(1.5, abs=0.05)
+    assert set(coef) == {"intercept", "batch", "site=north", "site=south"}  # east = reference level
+    assert np.isnan(adjusted[:3]).all()
+    assert np.nanmean(adjusted[train]) == pytest.approx(np.mean(y[train]))
+    assert np.std(adjusted[train]) < 0.2
+    changed = values.copy()
+    changed.loc[45, "batch"] = 100.0          # a valid/test row
+    changed.loc[46, "site"] = "west"          # a level never seen in training
+    y2 = y.copy()
+    y2[50] = 1e3
+    adjusted2, coef2 = g.adjust_covariates(y2, changed, train)
+    assert coef2 == pytest.approx(coef)
+    assert np.allclose(adjusted2[train], adjusted[train])
+    assert adjusted2[45] == pytest.approx(adjusted[45] - coef["batch"] * (100.0 - batch[45]))
+
+
+def test_split_genotypes_writes_adjusted_phenotype_from_training_rows(written):
+    d, _ = written
+    run_import(d, covariates=["batch"])
+    curate(d, "remove")
+    settings = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
+                "reweight_bins": 20, "reweight_cap": 5.0}
+    sp = outputs(d, "split")
+    data = outputs(d, "data")
+    coef = g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], settings, ["batch"], out=sp, log=LOG)
+    split = pd.read_csv(sp["split"], sep="\t", dtype={"id": str})
+    assert list(split.columns) == ["id", "split", "group", "weight", "phenotype"]
+    assert split.loc[split.split == "unphenotyped", "phenotype"].isna().all()
+    # change a validation sample's covariate: same coefficients, same training phenotypes
+    samples = pd.read_csv(data["samples"], sep="\t", dtype={"id": str})
+    vid = split.loc[split.split == "valid", "id"].iloc[0]
+    samples.loc[samples.id == vid, "batch"] = 99
+    samples.to_csv(data["samples"], sep="\t", index=False)
+    coef2 = g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], settings, ["batch"], out=sp, log=LOG)
+    split2 = pd.read_csv(sp["split"], sep="\t", dtype={"id": str})
+    assert coef2 == pytest.approx(coef)
+    tr = split.split == "train"
+    assert np.allclose(split.loc[tr, "phenotype"], split2.loc[tr, "phenotype"])
+    assert not np.isclose(split.loc[split.id == vid, "phenotype"].item(),
+                          split2.loc[split2.id == vid, "phenotype"].item())
+    assert not list(Path(sp["split"]).parent.glob(".*tmp*"))
+
+
+# ---- imputation ----------------------------------------------------------------------------------
+
+
+def test_imputation_uses_training_frequencies_only(written):
+    d, _ = written
+    run_import(d)
+    curate(d, "remove")
+    settings = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
+                "reweight_bins": 20, "reweight_cap": 5.0}
+    data, sp = outputs(d, "data"), outputs(d, "split")
+    g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], settings, [], out=sp, log=LOG)
+    imputed = d / "split" / "onehot.npy"
+    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=str(imputed), log=LOG)
+    x = np.load(data["onehot"])
+    mask = np.load(data["missing"])
+    y = np.load(imputed)
+    train = g.training_rows(data["samples"], sp["split"])
+    assert np.array_equal(y[~mask], x[~mask])
+    assert np.allclose(y.sum(axis=2), 1, atol=1e-5)
+    r, c = np.nonzero(mask)
+    for row, col in list(zip(r, c))[:20]:
+        called = np.setdiff1d(train, np.flatnonzero(mask[:, col]))
+        assert np.allclose(y[row, col], x[called, col].mean(axis=0), atol=1e-6)
+    # changing the genotypes of non-training rows leaves the imputed values unchanged
+    others = np.setdiff1d(np.arange(len(x)), train)
+    x2 = x.copy()
+    x2[others] = np.where(mask[others][:, :, None], 0.0, np.roll(x[others], 1, axis=2))
+    np.save(data["onehot"], x2)
+    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=str(imputed), log=LOG)
+    y2 = np.load(imputed)
+    assert np.allclose(y2[mask], y[mask])
+    assert np.allclose(g.training_frequencies(imputed, train), y[train].mean(axis=0))
+
+
+# ---- predicting new samples -------------------------------------------------------------------
+
+
+def new_vcf(d: Path, cohort, samples, sites=None, *, name="new.vcf", missing=()):
+    sub = subset_cohort(cohort, samples, sites)
+    gs.write_vcf(d / name, sub, phased=False)
+    if missing:
+        set_missing(d / name, missing)
+    return d / name
+
+
+def read_new(d: Path, path, missing="mean"):
+    from seq2pheno import vcf
+
+    return vcf.read_genotypes(path, d / "reference.fa", missing="error" if missing == "error" else "mean")
+
+
+def test_match_new_samples_site_checks_and_missing_modes(written, cohort):
+    d, _ = written
+    run_import(d)
+    features = pd.read_csv(outputs(d, "data")["features"], sep="\t")
+    train_x = np.load(outputs(d, "data")["onehot"])
+    keep = np.ones(len(cohort.pos), bool)
+    keep[[0, 30]] = False                                 # two training sites absent
+    path = new_vcf(d, cohort, [5, 6, 7], keep, missing=[(2, 1)])  # new site 2 = training site 3
+    geno = read_new(d, path)
+    freq = np.full((len(features), 4), 0.25)
+    x, counts = g.match_new_samples(features, geno, "mean", frequencies=freq, vcf_path=path)
+    assert counts["n_absent"] == 2 and counts["n_matched"] == len(features) - 2
+    assert x.shape == (3, len(features), 4)
+    col0 = features.index[(features.pos == cohort.pos[0]) & (features.chrom.astype(str) == cohort.chrom[0])][0]
+    assert np.allclose(x[:, col0], 0.25)
+    col3 = features.index[features.pos == cohort.pos[3]][0]
+    assert np.allclose(x[1, col3], 0.25)                  # the missing call
+    # samples 5, 6, 7 are the training rows 4, 5, 6 (s0002 was removed by --mind)
+    present = [i for i in range(len(features)) if i != col0 and not np.allclose(x[0, i], 0.25)]
+    assert np.allclose(x[0, present], train_x[4, present])
+    xr, _ = g.match_new_samples(features, geno, "reference", vcf_path=path)
+    assert np.allclose(xr[:, col0], g.reference_composition(features.ref.iloc[[col0]])[0])
+    with pytest.raises(InputError, match=rf"training site {cohort.chrom[0]}:{cohort.pos[0]} .* is absent"):
+        g.match_new_samples(features, read_new(d, new_vcf(d, cohort, [5, 6], keep, name="e.vcf"), "error"),
+                            "error", vcf_path=path)
+
+
+def test_match_new_samples_names_first_mismatching_site(written, cohort):
+    d, _ = written
+    run_import(d)
+    features = pd.read_csv(outputs(d, "data")["features"], sep="\t")
+    other = dataclasses.replace(cohort, alt=cohort.alt.copy())
+    k = 9
+    other.alt[k] = next(b for b in "ACGT" if b not in (cohort.ref[k], cohort.alt[k]))
+    path = new_vcf(d, other, [5, 6])
+    with pytest.raises(InputError, match=rf"site {cohort.chrom[k]}:{cohort.pos[k]} \(line \d+\) has REF/ALT "
+                                         rf"{cohort.ref[k]}/{other.alt[k]} but the model was trained on "
+                                         rf"{cohort.ref[k]}/{cohort.alt[k]}"):
+        g.match_new_samples(features, read_new(d, path), "reference", vcf_path=path)
+
+
+def test_predict_new_scores_with_a_trained_ridge(written, cohort):
+    from seq2pheno.models import fit_ridge, save_ridge
+
+    d, _ = written
+    entry = entry_for(d)
+    run_import(d)
+    curate(d, "remove")
+    settings = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
+                "reweight_bins": 20, "reweight_cap": 5.0}
+    data, sp = outputs(d, "data"), outputs(d, "split")
+    g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], settings, [], out=sp, log=LOG)
+    imputed = str(d / "split" / "onehot.npy")
+    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=imputed, log=LOG)
+    x = np.load(imputed)
+    samples = pd.read_csv(data["samples"], sep="\t", dtype={"id": str})
+    ok = samples.phenotype.notna().to_numpy()
+    params = fit_ridge(x[ok], samples.phenotype[ok].to_numpy(), x[ok], samples.phenotype[ok].to_numpy(), [1.0])
+    save_ridge(d / "ridge.npz", params)
+    path = new_vcf(d, cohort, [0, 1, 5])
+    out = [str(d / "predict" / "ridge.tsv")]
+    g.predict_new(entry, {"cohort": "test", "vcf": str(path)},
+                  {"features": data["features"], "onehot": imputed, "samples": data["samples"],
+                   "split": sp["split"], "models": [str(d / "ridge.npz")]}, ["ridge"], out=out, log=LOG)
+    table = pd.read_csv(out[0], sep="\t", dtype={"id": str})
+    assert list(table.columns) == ["id", "predicted", "rank"]
+    assert sorted(table.id) == ["new0", "new1", "new2"] and list(table["rank"]) == [1, 2, 3]
+    assert table.predicted.is_monotonic_decreasing
+    # new0 is s0000 (training row 0, no missing call): the same prediction as in training
+    row0 = x[0].reshape(-1) @ params["coef"].reshape(-1) + params["intercept"]
+    assert table.set_index("id").loc["new0", "predicted"] == pytest.approx(row0, rel=1e-5)
