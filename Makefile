@@ -4,7 +4,7 @@ VENV   := .venv
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: install run test lint clean
+.PHONY: install run test test-slurm lint clean
 
 install: $(STAMP)
 
@@ -20,7 +20,12 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup tests
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not slurm" tests
+
+# Runs the tiny workflow through a real local Slurm (root: installs and starts munge, slurmctld, slurmd).
+test-slurm: $(STAMP)
+	bash tests/slurm/start.sh
+	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m slurm tests/test_slurm.py
 
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint
