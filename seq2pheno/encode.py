@@ -14,12 +14,11 @@ Lowercase (soft-masked) bases are read as uppercase. ``N`` is 0.25 in each chann
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import InputError
 
 ALPHABET = "ACGT"
@@ -148,22 +147,6 @@ def decode(onehot: np.ndarray) -> list[str]:
     return [buf[i * length:(i + 1) * length].decode("ascii") for i in range(n)]
 
 
-def temp_path_beside(path: str | os.PathLike, suffix: str = "") -> str:
-    """Create and return an empty temporary file in ``path``'s folder (hidden, name ends with .tmp).
-
-    Used for atomic writes: write the temporary file, then ``os.replace`` it onto ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f"{suffix}.tmp")
-    os.close(fd)
-    # mkstemp creates the file 0600; give it the permissions a normal open() would
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return tmp
-
-
 def write_onehot(path: str | os.PathLike, sequences: Sequence[str], *, allow_n: bool = False,
                  chunk_size: int = 10_000, source: str | os.PathLike | None = None,
                  lines: Sequence[int] | None = None) -> tuple[int, int]:
@@ -178,8 +161,7 @@ def write_onehot(path: str | os.PathLike, sequences: Sequence[str], *, allow_n: 
     sequences, lines = _as_lists(sequences, lines)
     length = check_lengths(sequences, source=source, lines=lines)
     n = len(sequences)
-    tmp = temp_path_beside(path)
-    try:
+    with atomic_path(path) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, length, 4))
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)
@@ -189,11 +171,4 @@ def write_onehot(path: str | os.PathLike, sequences: Sequence[str], *, allow_n: 
                                       lines=chunk_lines)
         out.flush()
         del out
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
     return n, length

@@ -24,6 +24,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from .atomic import write_text
+
 __all__ = ["first_conv_layer", "filter_activations", "filter_pwms", "write_meme",
            "read_meme", "filter_influence"]
 
@@ -165,10 +167,7 @@ def write_meme(path: str | os.PathLike, pwms: Iterable[dict],
         lines.extend(" " + " ".join(f"{v:.6f}" for v in row) for row in pfm)
         lines.append("")
         n += 1
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text("\n".join(lines) + "\n", path)
     return n
 
 

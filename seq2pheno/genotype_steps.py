@@ -26,7 +26,8 @@ import pandas as pd
 
 from .dataset import read_tsv
 from .errors import InputError
-from .steps import _tmp, read_json, write_json, write_tsv
+from .atomic import atomic_path, write_json, write_tsv
+from .steps import read_json
 
 #: Where each kind of import-time removal is recorded (reason codes of filtered.tsv).
 FILTER_NAMES = {"mind": "max_missing_sample (plink2 --mind)",
@@ -128,19 +129,17 @@ def import_vcf(entry: dict, *, out: dict, log) -> dict:
     if table["phenotype"].notna().sum() == 0:
         raise InputError(entry["phenotypes"], "no phenotyped sample passes max_missing_sample")
     want_mask = entry.get("missing", "mean") == "mean"
-    mask_tmp = _tmp(out["missing"])
-    vcf.write_genotype_cohort(kept, table, out["samples"], out["onehot"], out["features"],
-                              missing_npy=mask_tmp if want_mask else None, log=log)
-    if not want_mask:
-        np.save(mask_tmp, np.zeros((len(table), len(kept.features)), bool))
-    os.replace(mask_tmp, out["missing"])
+    with atomic_path(out["missing"]) as mask_tmp:
+        vcf.write_genotype_cohort(kept, table, out["samples"], out["onehot"], out["features"],
+                                  missing_npy=mask_tmp if want_mask else None, log=log)
+        if not want_mask:
+            np.save(mask_tmp, np.zeros((len(table), len(kept.features)), bool))
 
     dosage, bial = kept.dosage()
     auto = kinship.autosomal_mask(kept.sites["chrom"].to_numpy()[bial])
     dosage = np.ascontiguousarray(dosage[:, auto])
-    tmp = _tmp(out["dosage"])
-    np.save(tmp, dosage)
-    os.replace(tmp, out["dosage"])
+    with atomic_path(out["dosage"]) as tmp:
+        np.save(tmp, dosage)
     if dosage.shape[1] == 0:
         log.warning("no biallelic autosomal SNV left: kinship cannot be estimated")
     write_tsv(removed, out["filtered"])
@@ -380,7 +379,7 @@ def split_genotypes(kept_path, samples_path, settings: dict, covariates: list[st
     """
     from .steps import split
 
-    tmp = {"split": _tmp(out["split"]) + ".s.tsv", "distribution": _tmp(out["distribution"]) + ".d.json"}
+    tmp = {k: str(Path(v).with_name(f".{Path(v).name}.partial{Path(v).suffix}")) for k, v in out.items()}
     try:
         split(kept_path, settings, out=tmp, log=log)
         table = read_tsv(tmp["split"])
@@ -435,18 +434,13 @@ def impute_genotypes(onehot_path, missing_path, split_path, samples_path, *, out
     if mask.shape != x.shape[:2]:
         raise InputError(missing_path, f"mask shape {mask.shape} does not match the tensor {x.shape}")
     train = training_rows(samples_path, split_path)
-    tmp = _tmp(out)
-    try:
+    with atomic_path(out) as tmp:
         y = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
         for s in range(0, len(x), chunk):
             y[s:s + chunk] = x[s:s + chunk]
         impute_missing(x, mask, train, chunk=chunk, out=y)
         y.flush()
         del y
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     log.info("imputed %d missing calls of %d x %d genotypes with the allele frequencies of %d "
              "training samples", int(np.asarray(mask).sum()), x.shape[0], x.shape[1], len(train))
 

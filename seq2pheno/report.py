@@ -54,14 +54,13 @@ import html
 import json
 import math
 import os
-import tempfile
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from . import plots
+from .atomic import write_text
 
 #: Ridge is "as good" as the best CNN when its test R² is at most this much lower.
 RIDGE_MARGIN = 0.02
@@ -649,28 +648,8 @@ def write_report(path: str | os.PathLike, ctx: Mapping) -> None:
     If rendering or writing fails, ``path`` is left untouched (no partial file) and the error is
     raised.
     """
-    path = Path(path)
-    text = render_report(ctx)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_text(render_report(ctx), path)
 
-
-# ----------------------------------------------------------------------------------- loading
 
 def _read_tsv(path) -> pd.DataFrame:
     return pd.read_csv(path, sep="\t", dtype={"id": str, "group": str, "reason": str, "detail": str,

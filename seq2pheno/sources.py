@@ -15,13 +15,13 @@ import csv
 import gzip
 import io
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import encode
+from .atomic import write_tsv
 from .errors import InputError
 
 SEQUENCE_COLUMNS = ("sequence", "sequences")
@@ -364,18 +364,9 @@ def validate_sequences(df: pd.DataFrame, *, allow_n: bool = False, source=None,
     return length
 
 
-def write_table_atomic(df: pd.DataFrame, path, **to_csv_kwargs) -> None:
+def write_table_atomic(df: pd.DataFrame, path) -> None:
     """Write ``df`` as a TSV (no index, NaN as empty) via a temporary file renamed onto ``path``."""
-    tmp = encode.temp_path_beside(path)
-    try:
-        df.to_csv(tmp, sep="\t", index=False, na_rep="", **to_csv_kwargs)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    write_tsv(df, path)
 
 
 def write_cohort(df: pd.DataFrame, *, samples_path, onehot_path, features_path,

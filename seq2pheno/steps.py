@@ -8,45 +8,17 @@ looks complete.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .atomic import _json_default, atomic_path, write_json, write_text, write_tsv
 from .dataset import load_design, read_tsv
 from .errors import InputError
 
 
-# ---- small writers ---------------------------------------------------------------------
-
-
-def _tmp(path) -> str:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return str(path.with_name(f".{path.name}.tmp{path.suffix}"))
-
-
-def write_tsv(df: pd.DataFrame, path) -> None:
-    tmp = _tmp(path)
-    df.to_csv(tmp, sep="\t", index=False, na_rep="")
-    os.replace(tmp, path)
-
-
-def write_json(obj, path) -> None:
-    tmp = _tmp(path)
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1, default=_json_default)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value)}")
+# ---- small readers ----------------------------------------------------------------------
 
 
 def read_json(path):
@@ -167,9 +139,8 @@ def train_cnn(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
         spec, onehot, design.rows[tr], design.rows[va], design.phenotype[tr], design.phenotype[va],
         weights=None if np.allclose(weights, 1.0) else weights, seed=seed, log=log,
     )
-    tmp = _tmp(out["model"])
-    model.save(tmp)
-    os.replace(tmp, out["model"])
+    with atomic_path(out["model"]) as tmp:
+        model.save(tmp)
     write_tsv(history, out["history"])
 
 
@@ -291,9 +262,7 @@ def select_best(metrics_paths, models, *, out, log) -> str:
         scores[name] = -np.inf if r2 is None else r2
         log.info("%s: validation R² %s", name, r2)
     best = max(models, key=lambda m: scores[m])
-    tmp = _tmp(out)
-    Path(tmp).write_text(best + "\n")
-    os.replace(tmp, out)
+    write_text(best + "\n", out)
     log.info("interpreting %s", best)
     return best
 
@@ -337,10 +306,8 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     for base, col in zip("ACGT", global_map.T):
         table[f"mean_delta_{base}"] = col
     write_tsv(table, out["ism"])
-    tmp = _tmp(out["ism_maps"])
-    with open(tmp, "wb") as fh:
+    with atomic_path(out["ism_maps"]) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, ids=ids, deltas=deltas.astype(np.float32), onehot=x, global_map=global_map)
-    os.replace(tmp, out["ism_maps"])
     saliency_table = features[["position"]].copy()
     saliency_table["saliency"] = sal
     saliency_table["rank"] = _rank(sal)
@@ -348,8 +315,7 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     write_tsv(saliency_table, out["saliency"])
 
     pwms = filters.filter_pwms(model, x)
-    filters.write_meme(_tmp(out["meme"]), pwms)
-    os.replace(_tmp(out["meme"]), out["meme"])
+    filters.write_meme(out["meme"], pwms)
     write_tsv(pd.DataFrame([{k: v for k, v in p.items() if k != "pfm"} for p in pwms],
                            columns=["filter", "n_hits", "informative", "top_positions"]), out["filters"])
     influence = filters.filter_influence(model, x, y)

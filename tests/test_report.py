@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seq2pheno import plots, report
+from seq2pheno import atomic, plots, report
 
 
 def _history(n_epochs: int, best: int, seed: int) -> pd.DataFrame:
@@ -202,11 +202,12 @@ def test_write_report_atomic(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk full")
     # failure while writing: the previous report is intact and no temporary file is left
-    monkeypatch.setattr(report.os, "fsync", boom)
+    monkeypatch.setattr(atomic.os, "replace", boom)
     with pytest.raises(RuntimeError):
         report.write_report(out, make_ctx())
     assert out.read_text() == good
     assert sorted(p.name for p in out.parent.iterdir()) == ["report.html"]
+    monkeypatch.undo()
     # failure while rendering: nothing is created
     fresh = tmp_path / "fresh" / "report.html"
     with pytest.raises(Exception):
