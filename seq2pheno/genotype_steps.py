@@ -35,11 +35,6 @@ FILTER_NAMES = {"mind": "max_missing_sample (plink2 --mind)",
                 "maf": "min_maf (plink2 --maf)"}
 
 
-def _cohort_where(entry: dict, key: str) -> str:
-    name = entry.get("name")
-    return f"cohorts.{name}.{key}" if name else key
-
-
 # ---- import -----------------------------------------------------------------------------
 
 
@@ -82,19 +77,19 @@ def import_vcf(entry: dict, *, out: dict, log) -> dict:
     ``summary`` (import_summary.json).
     Samples removed by ``max_missing_sample`` are not written to samples.tsv (they have no
     tensor row); they are listed in filtered.tsv and carried to curate/removed.tsv.
+    With ``haplotypes: true`` (a phased VCF) onehot.npy and missing.npy have two rows per sample
+    of samples.tsv (``2*i``, ``2*i + 1``: its haplotypes); dosage.npy stays one row per sample.
+    An unphased heterozygous call is then an InputError naming the record and sample.
     """
     from . import kinship, vcf
 
-    if entry.get("haplotypes"):
-        raise InputError("config", f"{_cohort_where(entry, 'haplotypes')}: true (two tensor rows per "
-                                   "sample) is not supported yet; the workflow maps one tensor row to "
-                                   "each sample. Use haplotypes: false (heterozygous calls are 0.5/0.5)")
+    haplotypes = bool(entry.get("haplotypes"))
     covariates = list(entry.get("covariates") or [])
     geno = vcf.read_genotypes(entry["vcf"], entry["fasta"], regions=entry.get("regions"),
                               samples=entry.get("samples"), encoding=entry.get("encoding", "variants"),
                               ref_mismatch=entry.get("ref_mismatch", "error"),
                               non_snv=entry.get("non_snv", "skip"), missing=entry.get("missing", "mean"),
-                              haplotypes=False, log=log)
+                              haplotypes=haplotypes, log=log)
     table, joined = vcf.join_phenotypes(geno.samples, entry["phenotypes"],
                                         missing_ids=entry.get("missing_ids", "error"), log=log)
     cov = read_covariates(entry["phenotypes"], geno.samples, covariates)
@@ -133,7 +128,7 @@ def import_vcf(entry: dict, *, out: dict, log) -> dict:
         vcf.write_genotype_cohort(kept, table, out["samples"], out["onehot"], out["features"],
                                   missing_npy=mask_tmp if want_mask else None, log=log)
         if not want_mask:
-            np.save(mask_tmp, np.zeros((len(table), len(kept.features)), bool))
+            np.save(mask_tmp, np.zeros((len(table) * (2 if haplotypes else 1), len(kept.features)), bool))
 
     dosage, bial = kept.dosage()
     auto = kinship.autosomal_mask(kept.sites["chrom"].to_numpy()[bial])
@@ -148,6 +143,8 @@ def import_vcf(entry: dict, *, out: dict, log) -> dict:
     summary = {
         "vcf": str(entry["vcf"]),
         "encoding": kept.encoding,
+        "haplotypes": haplotypes,
+        "rows_per_sample": 2 if haplotypes else 1,
         "missing": entry.get("missing", "mean"),
         "n_samples_vcf": len(geno.samples),
         "n_records_kept_before_filters": int(len(geno.sites)),
@@ -411,13 +408,21 @@ def split_genotypes(kept_path, samples_path, settings: dict, covariates: list[st
 # ---- imputation -----------------------------------------------------------------------------
 
 
-def training_rows(samples_path, split_path) -> np.ndarray:
-    """Rows of onehot.npy (samples.tsv order) of the training split, sorted."""
+def training_rows(samples_path, split_path, n_tensor_rows: int | None = None) -> np.ndarray:
+    """Rows of onehot.npy (samples.tsv order) of the training split, sorted.
+
+    ``n_tensor_rows`` (the tensor's row count) gives the rows per sample
+    (:func:`seq2pheno.dataset.rows_per_sample`): with two (haplotypes) both rows of each training
+    sample are returned. None means one row per sample.
+    """
+    from .dataset import expand_rows, rows_per_sample
+
     samples = read_tsv(samples_path)
     split = read_tsv(split_path)
+    k = 1 if n_tensor_rows is None else rows_per_sample(int(n_tensor_rows), len(samples))
     row_of = pd.Series(np.arange(len(samples)), index=samples["id"])
     ids = split.loc[split["split"] == "train", "id"]
-    return np.sort(row_of.loc[ids].to_numpy(dtype=np.int64))
+    return np.sort(expand_rows(row_of.loc[ids].to_numpy(dtype=np.int64), k))
 
 
 def impute_genotypes(onehot_path, missing_path, split_path, samples_path, *, out, log,
@@ -425,7 +430,9 @@ def impute_genotypes(onehot_path, missing_path, split_path, samples_path, *, out
     """Fill missing calls with the training split's allele frequencies -> ``out`` (N x L x 4 .npy).
 
     Every row (train, valid, test, unphenotyped, removed) is written; the frequencies come from
-    the called genotypes of the training rows only (:func:`seq2pheno.vcf.impute_missing`).
+    the called genotypes of the training rows only (:func:`seq2pheno.vcf.impute_missing`). With
+    a haplotype tensor (two rows per sample) the training rows are both haplotypes of each training
+    sample, so the fill is the allele frequency over the called training haplotypes.
     """
     from .vcf import impute_missing
 
@@ -433,7 +440,7 @@ def impute_genotypes(onehot_path, missing_path, split_path, samples_path, *, out
     mask = np.load(missing_path, mmap_mode="r")
     if mask.shape != x.shape[:2]:
         raise InputError(missing_path, f"mask shape {mask.shape} does not match the tensor {x.shape}")
-    train = training_rows(samples_path, split_path)
+    train = training_rows(samples_path, split_path, x.shape[0])
     with atomic_path(out) as tmp:
         y = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
         for s in range(0, len(x), chunk):
@@ -441,8 +448,8 @@ def impute_genotypes(onehot_path, missing_path, split_path, samples_path, *, out
         impute_missing(x, mask, train, chunk=chunk, out=y)
         y.flush()
         del y
-    log.info("imputed %d missing calls of %d x %d genotypes with the allele frequencies of %d "
-             "training samples", int(np.asarray(mask).sum()), x.shape[0], x.shape[1], len(train))
+    log.info("imputed %d missing calls of %d x %d tensor rows with the allele frequencies of %d "
+             "training rows", int(np.asarray(mask).sum()), x.shape[0], x.shape[1], len(train))
 
 
 # ---- predicting new samples ------------------------------------------------------------------
@@ -479,10 +486,11 @@ def match_new_samples(features: pd.DataFrame, geno, missing: str, *, frequencies
     first mismatching site. A training site absent from the new VCF, or a missing call, follows
     ``missing``: ``mean`` -> ``frequencies`` (L x 4, training allele frequencies), ``reference``
     -> the REF base, ``error`` -> InputError naming the first absent site. New-VCF sites that are
-    not training columns are ignored.
+    not training columns are ignored. The tensor has ``geno.n_rows`` rows (two per sample, ``2*i``
+    and ``2*i + 1``, when ``geno`` was read with haplotypes).
     """
     L = len(features)
-    n = len(geno.samples)
+    n = geno.n_rows
     chrom = features["chrom"].astype(str).to_numpy()
     pos = features["pos"].to_numpy(dtype=np.int64)
     alt = features["alt"].fillna("").astype(str).to_numpy()
@@ -523,8 +531,8 @@ def match_new_samples(features: pd.DataFrame, geno, missing: str, *, frequencies
         raise InputError(vcf_path, f"training site {chrom[c]}:{pos[c]} {features['ref'].iloc[c]}/{alt[c]} is "
                                    f"absent ({len(absent)} of {int(is_variant.sum())} sites absent); "
                                    "the cohort has missing: error")
-    counts = {"n_samples": n, "n_training_sites": int(is_variant.sum()), "n_matched": n_matched,
-              "n_absent": len(absent), "n_missing_calls": int(mask[:, sites["column"].to_numpy()].sum())
+    counts = {"n_samples": len(geno.samples), "n_rows": n, "n_training_sites": int(is_variant.sum()),
+              "n_matched": n_matched, "n_absent": len(absent), "n_missing_calls": int(mask[:, sites["column"].to_numpy()].sum())
               if len(sites) else 0}
     return x, counts
 
@@ -535,21 +543,26 @@ def predict_new(entry: dict, predict_entry: dict, paths: dict, models: list[str]
     entry: the training cohort's config; predict_entry: ``{cohort, vcf}``. paths: ``features``,
     ``onehot`` (the tensor the models were trained on), ``samples``, ``split``, ``models`` (one
     trained model file per name in ``models``). out: one path per model (id, predicted, rank).
+    With ``haplotypes: true`` the new VCF must be phased; each sample's two haplotype rows are
+    scored and their predictions averaged, as in evaluate.
     """
     from . import vcf
+    from .dataset import average_rows
     from .steps import load_trained
     from .train import predict
 
     missing = entry.get("missing", "mean")
+    haplotypes = bool(entry.get("haplotypes"))
     features = read_tsv(paths["features"])
     geno = vcf.read_genotypes(predict_entry["vcf"], entry["fasta"], regions=entry.get("regions"),
-                              encoding=entry.get("encoding", "variants"),
+                              encoding=entry.get("encoding", "variants"), haplotypes=haplotypes,
                               ref_mismatch=entry.get("ref_mismatch", "error"),
                               non_snv=entry.get("non_snv", "skip"),
                               missing="error" if missing == "error" else "mean", log=log)
     freq = None
     if missing == "mean":
-        freq = training_frequencies(paths["onehot"], training_rows(paths["samples"], paths["split"]))
+        n_rows = np.load(paths["onehot"], mmap_mode="r").shape[0]
+        freq = training_frequencies(paths["onehot"], training_rows(paths["samples"], paths["split"], n_rows))
     x, counts = match_new_samples(features, geno, missing, frequencies=freq, vcf_path=predict_entry["vcf"])
     log.info("%d new samples; %d of %d training sites found, %d absent and %d missing calls filled (%s)",
              counts["n_samples"], counts["n_matched"], counts["n_training_sites"], counts["n_absent"],
@@ -557,7 +570,7 @@ def predict_new(entry: dict, predict_entry: dict, paths: dict, models: list[str]
     model_files = list(paths["models"])
     for name, model_path, path in zip(models, model_files, out):
         model = load_trained(model_path)
-        pred = predict(model, x)
+        pred = average_rows(predict(model, x), 2 if haplotypes else 1)
         table = pd.DataFrame({"id": geno.samples, "predicted": pred})
         table = table.sort_values("predicted", ascending=False, kind="stable")
         table["rank"] = np.arange(1, len(table) + 1)

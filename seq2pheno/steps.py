@@ -115,15 +115,62 @@ def split(kept_path, settings: dict, *, out: dict, log) -> None:
 # ---- models -----------------------------------------------------------------------------
 
 
-def _training_arrays(paths: dict):
-    design = load_design(paths["samples"], paths["kept"], paths["split"])
+def _design_and_tensor(paths: dict):
+    """The design (rows per sample from the tensor's shape) and the memory-mapped tensor."""
     onehot = np.load(paths["onehot"], mmap_mode="r")
+    design = load_design(paths["samples"], paths["kept"], paths["split"],
+                         n_tensor_rows=onehot.shape[0], tensor_path=paths["onehot"])
+    return design, onehot
+
+
+def _training_arrays(paths: dict):
+    design, onehot = _design_and_tensor(paths)
     train, valid = design.subset("train"), design.subset("valid")
     return design, onehot, train, valid
 
 
+class SampleMeanRows:
+    """Read-only view of each sample's mean tensor row: ``x[rows].reshape(n, k, L, 4).mean(1)``.
+
+    rows: the ``n * k`` tensor rows of ``n`` samples, each sample's ``k`` rows consecutive (as
+    :meth:`seq2pheno.dataset.Design.tensor_rows` gives). Supports ``len``, ``shape`` and
+    contiguous slices, like :class:`seq2pheno.models.IndexedRows`. For a linear model (ridge)
+    the prediction of the mean row is the mean of the rows' predictions.
+    """
+
+    def __init__(self, x, rows, k: int):
+        self.x, self.k = x, int(k)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        if len(self.rows) % self.k:
+            raise ValueError(f"{len(self.rows)} rows are not a multiple of {self.k}")
+        self.shape = (len(self.rows) // self.k,) + tuple(x.shape[1:])
+        self.dtype = np.float32
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("SampleMeanRows supports contiguous slices only")
+        from .models import take_rows
+
+        start, stop, _ = key.indices(len(self))
+        b = take_rows(self.x, self.rows[start * self.k:max(start, stop) * self.k])
+        return b.reshape((-1, self.k) + tuple(self.x.shape[1:])).mean(axis=1)
+
+
+def _log_haplotypes(design, log) -> None:
+    if design.rows_per_sample > 1:
+        log.info("haplotype tensor: %d rows per sample (each sample's phenotype and weight on every "
+                 "row; its prediction is the mean of its rows)", design.rows_per_sample)
+
+
 def train_cnn(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
-    """Fit a CNN -> out['model'] (.keras, predicts the original scale), out['history']."""
+    """Fit a CNN -> out['model'] (.keras, predicts the original scale), out['history'].
+
+    With a haplotype tensor (two rows per sample) every haplotype row of a training or
+    validation sample is one example with the sample's phenotype and weight.
+    """
     from . import backend, models, train
 
     for line in backend.describe_devices():
@@ -132,11 +179,13 @@ def train_cnn(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
     name = spec.pop("name")
     spec = models.resolve_spec(name, spec)
     design, onehot, tr, va = _training_arrays(paths)
-    weights = design.weight[tr]
+    _log_haplotypes(design, log)
+    weights = design.per_row(design.weight, tr)
     log.info("model %s: %d training and %d validation samples, tensor %s", name, len(tr), len(va),
              "x".join(map(str, onehot.shape)))
     model, history = train.fit_cnn(
-        spec, onehot, design.rows[tr], design.rows[va], design.phenotype[tr], design.phenotype[va],
+        spec, onehot, design.tensor_rows(tr), design.tensor_rows(va),
+        design.per_row(design.phenotype, tr), design.per_row(design.phenotype, va),
         weights=None if np.allclose(weights, 1.0) else weights, seed=seed, log=log,
     )
     with atomic_path(out["model"]) as tmp:
@@ -145,16 +194,26 @@ def train_cnn(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
 
 
 def train_ridge(paths: dict, spec: dict, *, out: dict, log) -> None:
-    """Fit ridge on the flattened one-hot, alpha by validation R² -> out['model'] (.npz), out['history']."""
+    """Fit ridge on the flattened one-hot, alpha by validation R² -> out['model'] (.npz), out['history'].
+
+    With a haplotype tensor every haplotype row of a training sample is one example with the
+    sample's phenotype; validation scores each sample by its mean haplotype row (for a linear
+    model the mean of the two rows' predictions, the sample's prediction in evaluate), so
+    ``valid_r2`` is per sample.
+    """
     from . import models
 
     spec = dict(spec)
     name = spec.pop("name")
     spec = models.resolve_spec(name, spec)
     design, onehot, tr, va = _training_arrays(paths)
-    params = models.fit_ridge(models.IndexedRows(onehot, design.rows[tr]), design.phenotype[tr],
-                              models.IndexedRows(onehot, design.rows[va]), design.phenotype[va],
-                              spec["alphas"])
+    _log_haplotypes(design, log)
+    k = design.rows_per_sample
+    x_valid = (models.IndexedRows(onehot, design.rows[va]) if k == 1
+               else SampleMeanRows(onehot, design.tensor_rows(va), k))
+    params = models.fit_ridge(models.IndexedRows(onehot, design.tensor_rows(tr)),
+                              design.per_row(design.phenotype, tr),
+                              x_valid, design.phenotype[va], spec["alphas"])
     models.save_ridge(out["model"], params)
     history = pd.DataFrame({"alpha": params["alphas"], "valid_r2": params["valid_r2"]})
     history["chosen"] = history["alpha"] == params["alpha"]
@@ -174,14 +233,18 @@ def load_trained(path):
 
 
 def evaluate(paths: dict, *, out: dict, log) -> None:
-    """Predict every kept sample -> predictions.tsv, metrics.json, predict_unphenotyped.tsv."""
+    """Predict every kept sample -> predictions.tsv, metrics.json, predict_unphenotyped.tsv.
+
+    With a haplotype tensor a sample's prediction is the mean of its rows' predictions; every
+    output has one row per sample.
+    """
     from .evaluate import metrics_by_split
     from .train import predict
 
-    design = load_design(paths["samples"], paths["kept"], paths["split"])
-    onehot = np.load(paths["onehot"], mmap_mode="r")
+    design, onehot = _design_and_tensor(paths)
+    _log_haplotypes(design, log)
     model = load_trained(paths["model"])
-    predicted = predict(model, onehot, design.rows)
+    predicted = design.per_sample(predict(model, onehot, design.tensor_rows()))
     phenotyped = design.split != "unphenotyped"
     predictions = pd.DataFrame({"id": design.ids, "split": design.split,
                                 "observed": design.phenotype, "predicted": predicted})[phenotyped]
@@ -268,31 +331,45 @@ def select_best(metrics_paths, models, *, out, log) -> str:
 
 
 def interpreted_rows(design, n: int, seed: int) -> np.ndarray:
-    """Positions (into ``design``) of up to ``n`` test samples, chosen reproducibly, in order."""
+    """Positions (into ``design``) of up to ``n`` test samples, chosen reproducibly, in order.
+
+    With a haplotype tensor (``rows_per_sample`` 2) ``n`` counts tensor rows: up to ``n // 2``
+    samples (at least one), whose haplotype rows are all interpreted.
+    """
     test = design.subset("test")
     if len(test) == 0:
         raise InputError("split", "the test split is empty: nothing to interpret")
+    n = max(1, int(n) // design.rows_per_sample)
     if len(test) > n:
         test = np.sort(np.random.default_rng(seed).choice(test, size=n, replace=False))
     return test
 
 
 def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
-    """ISM, saliency, filter PWMs and influence, pairwise epistasis for one CNN."""
+    """ISM, saliency, filter PWMs and influence, pairwise epistasis for one CNN.
+
+    The inputs are tensor rows of test samples: with a haplotype tensor, both haplotype rows of
+    each chosen sample, each with the sample's phenotype (ism_maps.npz then has a ``haplotype``
+    array, 0 or 1, beside ``ids``). ISM deltas are the model's change on one row; a sample's
+    prediction averages its two rows, so a change on one haplotype moves it by half the delta.
+    """
     import keras
     from scipy.stats import spearmanr
 
     from . import filters, interactions, ism
 
-    design = load_design(paths["samples"], paths["kept"], paths["split"])
-    onehot = np.load(paths["onehot"], mmap_mode="r")
+    design, onehot = _design_and_tensor(paths)
     features = read_tsv(paths["features"])
     model = keras.models.load_model(paths["model"])
     chosen = interpreted_rows(design, settings["n_sequences"], settings["seed"])
-    x = np.asarray(onehot[np.sort(design.rows[chosen])], dtype=np.float32)
-    order = np.argsort(design.rows[chosen])
-    ids, y = design.ids[chosen][order], design.phenotype[chosen][order]
-    log.info("interpreting %d test sequences of length %d", len(x), x.shape[1])
+    trows = design.tensor_rows(chosen)
+    order = np.argsort(trows, kind="stable")
+    x = np.asarray(onehot[trows[order]], dtype=np.float32)
+    ids = design.per_row(design.ids, chosen)[order]
+    y = design.per_row(design.phenotype, chosen)[order]
+    extra = {"haplotype": trows[order] % design.rows_per_sample} if design.rows_per_sample > 1 else {}
+    log.info("interpreting %d test sequences of length %d%s", len(x), x.shape[1],
+             f" (both haplotypes of {len(chosen)} samples)" if extra else "")
 
     deltas = ism.ism(model, x, log=log)
     importance = ism.position_importance(deltas)
@@ -307,7 +384,8 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
         table[f"mean_delta_{base}"] = col
     write_tsv(table, out["ism"])
     with atomic_path(out["ism_maps"]) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, ids=ids, deltas=deltas.astype(np.float32), onehot=x, global_map=global_map)
+        np.savez_compressed(fh, ids=ids, deltas=deltas.astype(np.float32), onehot=x, global_map=global_map,
+                            **extra)
     saliency_table = features[["position"]].copy()
     saliency_table["saliency"] = sal
     saliency_table["rank"] = _rank(sal)

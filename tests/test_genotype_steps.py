@@ -189,10 +189,12 @@ def test_import_writes_every_output_and_records_filters(written, cohort):
     assert json.loads(Path(out["summary"]).read_text())["n_variants"] == m
 
 
-def test_haplotypes_true_is_one_clear_config_error(written):
+def test_haplotypes_true_on_an_unphased_vcf_is_one_clear_error(written, cohort):
     d, _ = written
-    with pytest.raises(InputError, match=r"cohorts\.test\.haplotypes: .*not supported yet"):
+    with pytest.raises(InputError, match=r"cohort\.vcf: sample '.+': .*unphased heterozygous call; "
+                                         r"haplotypes: true needs a phased VCF") as err:
         run_import(d, haplotypes=True)
+    assert "\n" not in str(err.value)
     assert not Path(outputs(d, "data")["onehot"]).exists()
 
 
@@ -460,3 +462,120 @@ def test_predict_new_scores_with_a_trained_ridge(written, cohort):
     # new0 is s0000 (training row 0, no missing call): the same prediction as in training
     row0 = x[0].reshape(-1) @ params["coef"].reshape(-1) + params["intercept"]
     assert table.set_index("id").loc["new0", "predicted"] == pytest.approx(row0, rel=1e-5)
+
+
+# ---- haplotypes: true (phased VCF, two tensor rows per sample) ---------------------------------
+
+
+SPLIT = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
+         "reweight_bins": 20, "reweight_cap": 5.0}
+
+
+@pytest.fixture()
+def phased(tmp_path, cohort):
+    """The cohort as a phased VCF with 1% missing calls, FASTA and phenotypes (5 unphenotyped)."""
+    gs.write_vcf(tmp_path / "cohort.vcf", cohort, phased=True, missing_rate=0.01, seed=5)
+    gs.write_fasta(tmp_path / "reference.fa", cohort)
+    gs.write_phenotypes(tmp_path / "phenotypes.tsv", cohort, unphenotyped=5, seed=3)
+    return tmp_path
+
+
+def haplotype_onehot(cohort, features: pd.DataFrame, sample: int) -> np.ndarray:
+    """(2, L, 4) one-hot of a cohort sample's two haplotypes at the variant columns ``features``."""
+    site = {(str(c), int(p)): i for i, (c, p) in enumerate(zip(cohort.chrom, cohort.pos))}
+    x = np.zeros((2, len(features), 4), np.float32)
+    for col, (c, p) in enumerate(zip(features.chrom.astype(str), features.pos)):
+        i = site[(c, int(p))]
+        for h in range(2):
+            base = cohort.alt[i] if cohort.haplotypes[2 * sample + h, i] else cohort.ref[i]
+            x[h, col, "ACGT".index(base)] = 1.0
+    return x
+
+
+def test_sample_mean_rows_averages_each_samples_rows():
+    from seq2pheno.steps import SampleMeanRows
+
+    x = np.arange(8 * 3 * 4, dtype=np.float32).reshape(8, 3, 4)
+    view = SampleMeanRows(x, [6, 7, 0, 1, 2, 3], 2)
+    assert len(view) == 3 and view.shape == (3, 3, 4)
+    assert np.allclose(view[0:3], np.stack([x[6:8].mean(0), x[0:2].mean(0), x[2:4].mean(0)]))
+    assert np.allclose(view[1:2], x[0:2].mean(0, keepdims=True))
+    with pytest.raises(TypeError):
+        view[0]
+
+
+def test_haplotype_cohort_import_impute_ridge_evaluate_and_predict(phased, cohort):
+    from seq2pheno import steps
+    from seq2pheno.models import load_ridge, predict_ridge
+
+    d = phased
+    summary = run_import(d, haplotypes=True, max_missing_sample=None)
+    data = outputs(d, "data")
+    samples = pd.read_csv(data["samples"], sep="\t", dtype={"id": str})
+    assert samples.id.tolist() == cohort.ids and summary["haplotypes"] and summary["rows_per_sample"] == 2
+    x = np.load(data["onehot"])
+    features = pd.read_csv(data["features"], sep="\t")
+    mask = np.load(data["missing"])
+    assert x.shape == (2 * len(samples), len(features), 4) and mask.shape == x.shape[:2] and mask.any()
+    assert np.load(data["dosage"]).shape[0] == len(samples)      # kinship stays per sample
+    # rows 2i, 2i+1 are sample i's haplotypes, each a plain one-hot where called
+    i = 7
+    want = haplotype_onehot(cohort, features, i)
+    assert np.array_equal(x[2 * i:2 * i + 2][~mask[2 * i:2 * i + 2]], want[~mask[2 * i:2 * i + 2]])
+    assert np.allclose(x[~mask].sum(axis=1), 1) and set(np.unique(x)) <= {0.0, 1.0}
+
+    curate(d, "remove")
+    sp = outputs(d, "split")
+    g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], SPLIT, [], out=sp, log=LOG)
+    split = pd.read_csv(sp["split"], sep="\t", dtype={"id": str})
+    imputed = str(d / "split" / "onehot.npy")
+    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=imputed, log=LOG)
+    y = np.load(imputed)
+    train = g.training_rows(data["samples"], sp["split"], len(x))
+    train_samples = np.flatnonzero(samples.id.isin(split.loc[split.split == "train", "id"]))
+    assert train.tolist() == sorted([2 * s for s in train_samples] + [2 * s + 1 for s in train_samples])
+    r, c = np.nonzero(mask)
+    for row, col in list(zip(r, c))[:10]:         # filled with the training haplotypes' allele frequency
+        called = np.setdiff1d(train, np.flatnonzero(mask[:, col]))
+        assert np.allclose(y[row, col], x[called, col].mean(axis=0), atol=1e-6)
+
+    paths = {"samples": data["samples"], "kept": outputs(d, "curate")["kept"], "split": sp["split"],
+             "onehot": imputed, "model": str(d / "ridge.npz")}
+    steps.train_ridge(paths, {"name": "ridge", "alphas": [1.0, 10.0, 100.0]},
+                      out={"model": paths["model"], "history": str(d / "history.tsv")}, log=LOG)
+    ev = {"predictions": str(d / "predictions.tsv"), "metrics": str(d / "metrics.json"),
+          "unphenotyped": str(d / "unph.tsv")}
+    steps.evaluate(paths, out=ev, log=LOG)
+    params = load_ridge(paths["model"])
+    per_row = predict_ridge(params, y)
+    pred = pd.read_csv(ev["predictions"], sep="\t", dtype={"id": str}).set_index("id")
+    phenotyped = split.loc[split.split != "unphenotyped", "id"]
+    assert sorted(pred.index) == sorted(phenotyped) and pred.index.is_unique
+    row_of = {s: k for k, s in enumerate(samples.id)}
+    for sid in pred.index:
+        k = row_of[sid]
+        assert pred.loc[sid, "predicted"] == pytest.approx((per_row[2 * k] + per_row[2 * k + 1]) / 2, rel=1e-6)
+    unph = pd.read_csv(ev["unphenotyped"], sep="\t", dtype={"id": str})
+    assert sorted(unph.id) == sorted(split.loc[split.split == "unphenotyped", "id"])
+    # ridge chose alpha on the per-sample validation R², the one metrics.json reports
+    history = pd.read_csv(d / "history.tsv", sep="\t")
+    metrics = json.loads(Path(ev["metrics"]).read_text())
+    assert history.loc[history.chosen, "valid_r2"].item() == pytest.approx(metrics["valid"]["r2"], rel=1e-6)
+
+    # new samples: a phased VCF -> two rows each, averaged; an unphased one -> one clear error
+    sub = subset_cohort(cohort, [3, 9])
+    gs.write_vcf(d / "new.vcf", sub, phased=True)
+    out = [str(d / "predict" / "ridge.tsv")]
+    predict_paths = {"features": data["features"], "onehot": imputed, "samples": data["samples"],
+                     "split": sp["split"], "models": [paths["model"]]}
+    entry = entry_for(d, haplotypes=True)
+    g.predict_new(entry, {"cohort": "test", "vcf": str(d / "new.vcf")}, predict_paths, ["ridge"], out=out, log=LOG)
+    table = pd.read_csv(out[0], sep="\t", dtype={"id": str}).set_index("id")
+    assert sorted(table.index) == ["new0", "new1"]
+    for name, k in (("new0", 3), ("new1", 9)):
+        want = predict_ridge(params, haplotype_onehot(cohort, features, k)).mean()
+        assert table.loc[name, "predicted"] == pytest.approx(want, rel=1e-6)
+    gs.write_vcf(d / "unphased.vcf", sub, phased=False)
+    with pytest.raises(InputError, match="unphased heterozygous call"):
+        g.predict_new(entry, {"cohort": "test", "vcf": str(d / "unphased.vcf")}, predict_paths, ["ridge"],
+                      out=[str(d / "predict" / "u.tsv")], log=LOG)

@@ -150,3 +150,115 @@ def test_predict_mismatching_site_stops_with_one_line(genotype_run, tmp_path):
     assert f"site {cohort.chrom[k]}:{cohort.pos[k]}" in result.stderr
     assert not (workdir / "results" / COHORT / "predict/bad").exists() or not any(
         (workdir / "results" / COHORT / "predict/bad").glob("*.tsv"))
+
+
+# ---- haplotypes: true: a phased cohort, two tensor rows per sample, predictions averaged ----------
+
+HAP_MODELS = ["default", "ridge"]
+# its own xdist group (genotype_workflow_haplotypes): runs beside the module's other workflow run
+HAPLOTYPE_GROUP = pytest.mark.xdist_group("haplotypes")
+
+
+@pytest.fixture(scope="module")
+def haplotype_run(tmp_path_factory):
+    """Two phased cohorts with haplotypes: true (variants and sequence encodings), one run."""
+    workdir = tmp_path_factory.mktemp("haplotypes")
+    c = family_cohort(n_founders=70, n_sites=200, seed=6)
+    files = gs.write_cohort(workdir / "cohort", c, phased=True, missing_rate=0.01, unphenotyped=6, seed=6)
+    gs.write_vcf(workdir / "new.vcf.gz", subset_cohort(c, [3, 8]), phased=True)
+    base = {"source": "vcf", "vcf": str(files["vcf"]), "fasta": str(files["fasta"]),
+            "phenotypes": str(files["phenotypes"]), "haplotypes": True}
+    config = {
+        "cohorts": {"hap": base, "hapseq": {**base, "encoding": "sequence", "regions": ["1:1-600", "2:1-400"]}},
+        "split": {"seed": 3},
+        "models": {"default": {"epochs": 3, "patience": 2}, "ridge": {}},
+        "interpret": {"n_sequences": 4, "top_positions": 3},
+        "predict": {"fresh": {"cohort": "hap", "vcf": str(workdir / "new.vcf.gz")},
+                    "fresh_seq": {"cohort": "hapseq", "vcf": str(workdir / "new.vcf.gz")}},
+        "resources": {"gpu": 0},
+    }
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_snakemake(workdir, path)
+    return workdir, files, c
+
+
+def per_row_predictions(model_path, x) -> np.ndarray:
+    from seq2pheno.steps import load_trained
+    from seq2pheno.train import predict
+
+    return predict(load_trained(str(model_path)), x)
+
+
+@HAPLOTYPE_GROUP
+@pytest.mark.parametrize("cohort_name", ["hap", "hapseq"])
+def test_haplotype_predictions_are_per_sample_means_of_the_two_rows(haplotype_run, cohort_name):
+    workdir, files, cohort = haplotype_run
+    base = workdir / "results" / cohort_name
+    samples = read(base / "data/samples.tsv")
+    assert samples.id.is_unique
+    x = np.load(base / "split/onehot.npy")           # the imputed tensor the models read
+    assert x.shape[0] == 2 * len(samples)
+    assert np.load(base / "data/dosage.npy").shape[0] == len(samples)
+    summary = json.loads((base / "data/import_summary.json").read_text())
+    assert summary["haplotypes"] is True and summary["rows_per_sample"] == 2
+    split = read(base / "split/split.tsv")
+    assert split.id.is_unique
+    row_of = {s: k for k, s in enumerate(samples.id)}
+    phenotyped = split.loc[split.split != "unphenotyped", "id"]
+    for model in HAP_MODELS:
+        mdir = base / "models" / model
+        per_row = per_row_predictions(next(mdir.glob("model.*")), x)
+        mean = {s: (per_row[2 * k] + per_row[2 * k + 1]) / 2 for s, k in row_of.items()}
+        pred = read(mdir / "predictions.tsv")
+        assert sorted(pred.id) == sorted(phenotyped) and pred.id.is_unique
+        assert np.allclose(pred.predicted, [mean[s] for s in pred.id], rtol=1e-5, atol=1e-6)
+        unph = read(mdir / "predict_unphenotyped.tsv")
+        assert sorted(unph.id) == sorted(set(files["unphenotyped"]) & set(samples.id))
+        assert np.allclose(unph.predicted, [mean[s] for s in unph.id], rtol=1e-5, atol=1e-6)
+        metrics = json.loads((mdir / "metrics.json").read_text())
+        assert metrics["test"]["n"] == int((split.split == "test").sum())
+        new = read(base / "predict" / ("fresh" if cohort_name == "hap" else "fresh_seq") / f"{model}.tsv")
+        assert sorted(new.id) == ["new0", "new1"] and np.isfinite(new.predicted).all()
+    # interpretation: both haplotype rows of test samples
+    with np.load(base / "interpret/default/ism_maps.npz") as maps:
+        ids, hap = maps["ids"], maps["haplotype"]
+        assert len(ids) == len(maps["onehot"]) == 4 and hap.tolist() == [0, 1, 0, 1]
+        assert ids[0] == ids[1] and ids[2] == ids[3]
+        assert set(ids) <= set(split.loc[split.split == "test", "id"])
+    assert (base / "report.html").exists()
+
+
+@HAPLOTYPE_GROUP
+def test_haplotype_new_samples_are_scored_as_the_mean_of_their_haplotypes(haplotype_run):
+    from seq2pheno.models import load_ridge, predict_ridge
+    from test_genotype_steps import haplotype_onehot
+
+    workdir, _, cohort = haplotype_run
+    base = workdir / "results" / "hap"
+    features = read(base / "data/features.tsv")
+    params = load_ridge(base / "models/ridge/model.npz")
+    new = read(base / "predict/fresh/ridge.tsv").set_index("id")
+    for name, k in (("new0", 3), ("new1", 8)):
+        want = predict_ridge(params, haplotype_onehot(cohort, features, k)).mean()
+        assert new.loc[name, "predicted"] == pytest.approx(want, rel=1e-6)
+
+
+@HAPLOTYPE_GROUP
+def test_haplotypes_on_an_unphased_vcf_stop_with_one_line(tmp_path):
+    c = family_cohort(n_founders=20, n_sites=50, seed=2)
+    files = gs.write_cohort(tmp_path / "cohort", c, phased=False, seed=2)
+    config = {"cohorts": {"unphased": {"source": "vcf", "vcf": str(files["vcf"]), "fasta": str(files["fasta"]),
+                                       "phenotypes": str(files["phenotypes"]), "haplotypes": True}},
+              "models": {"ridge": {}}, "resources": {"gpu": 0}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, path, "results/unphased/data/samples.tsv", check=False)
+    assert result.returncode != 0
+    log = (tmp_path / "results/unphased/logs/import.log").read_text().splitlines()
+    errors = [line for line in log if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in "\n".join(log)
+    assert "unphased heterozygous call; haplotypes: true needs a phased VCF" in errors[0]
+    assert "sample '" in errors[0] and str(files["vcf"]) in errors[0]
+    assert errors[0].split(" ERROR ", 1)[1] in result.stderr
+    assert not (tmp_path / "results/unphased/data/onehot.npy").exists()
