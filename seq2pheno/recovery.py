@@ -10,6 +10,11 @@ loci; ``epistatic_pairs``: pairs of positions that interact), this module scores
   the rank of each true pair, the precision of the top n_true pairs and the fraction of
   true pairs among the top 10 % of scored pairs.
 
+:func:`true_pairwise_epistasis` computes the same epistasis for the simulation's generative
+function G (exact, from the truth) on the same double mutants: the ceiling of pair recovery
+for a perfect model, and the yardstick for how much of each planted interaction the trained
+model represents (a planted term with a tiny coefficient has a tiny true epistasis).
+
 Everything returned is JSON-serialisable (``None`` where a number is undefined).
 """
 
@@ -22,8 +27,8 @@ import os
 import numpy as np
 import pandas as pd
 
-__all__ = ["causal_recovery", "pair_recovery", "ridge_importance", "truth_recovery",
-           "write_truth_recovery"]
+__all__ = ["causal_recovery", "pair_recovery", "ridge_importance", "true_pairwise_epistasis",
+           "truth_recovery", "write_truth_recovery"]
 
 
 def _finite_or_none(v) -> float | None:
@@ -105,6 +110,67 @@ def ridge_importance(ridge_coef) -> np.ndarray:
     """
     coef = np.asarray(ridge_coef, dtype=np.float64).reshape(-1, 4)
     return coef.max(axis=1) - coef.min(axis=1)
+
+
+def true_pairwise_epistasis(x, positions, truth: dict) -> pd.DataFrame:
+    """Epistasis of the generative function G itself on the double mutants of ``x``.
+
+    Same definition, substitutions and output as
+    :func:`seq2pheno.interactions.pairwise_epistasis` (``pos_a``, ``pos_b``, ``score`` = mean
+    |G(x_ij) - G(x_i) - G(x_j) + G(x)|, ``signed_score``, ``rank``), with the model replaced
+    by :func:`seq2pheno.simulate.genetic_values` of ``truth`` (``causal``, ``effects``,
+    ``epistasis``). Pairs with a non-causal position are exactly 0 (G ignores those
+    positions); rows that are not one-hot at a causal position of a pair are left out.
+    """
+    from .ism import _alternatives
+    from .simulate import genetic_values
+
+    positions = np.unique(np.asarray(positions, dtype=np.int64))
+    x = np.asarray(x, dtype=np.float32)
+    causal = np.asarray(truth["causal"], dtype=np.int64)
+    effects = np.array([truth["effects"][str(int(p))] for p in causal], dtype=np.float64)
+    col = {int(p): k for k, p in enumerate(causal)}
+    terms = [dict(t, loci=[col[int(p)] for p in t["loci"]]) for t in truth.get("epistasis", [])]
+    kcols = np.arange(len(causal))
+    onehot_rows = (np.all((x[:, causal] == 0) | (x[:, causal] == 1), axis=(1, 2))
+                   & np.all(x[:, causal].sum(axis=-1) == 1, axis=1))
+    codes = x[:, causal].argmax(axis=-1).astype(np.uint8)          # (N, K) causal columns
+    P = len(positions)
+    ia, ib = np.triu_indices(P, k=1)
+    score = np.zeros(len(ia))
+    signed = np.zeros(len(ia))
+    if len(causal) and len(x):
+        G = lambda c: genetic_values(c, kcols, effects, terms)     # noqa: E731
+        g0 = G(codes)
+        for k, (a, b) in enumerate(zip(ia, ib)):
+            pa, pb = int(positions[a]), int(positions[b])
+            if pa not in col or pb not in col:
+                continue
+            ca, cb = col[pa], col[pb]
+            alt, valid = _alternatives(x, np.array([pa, pb]))     # (2, N, A)
+            vals, mask = [], []
+            for i in range(alt.shape[2]):
+                ci = codes.copy()
+                ci[:, ca] = alt[0, :, i]
+                gi = G(ci)
+                for j in range(alt.shape[2]):
+                    cj = codes.copy()
+                    cj[:, cb] = alt[1, :, j]
+                    cij = ci.copy()
+                    cij[:, cb] = alt[1, :, j]
+                    vals.append(G(cij) - gi - G(cj) + g0)
+                    mask.append(valid[0, :, i] & valid[1, :, j] & onehot_rows)
+            vals, mask = np.stack(vals), np.stack(mask)
+            n = max(int(mask.sum()), 1)
+            score[k] = np.abs(np.where(mask, vals, 0.0)).sum() / n
+            signed[k] = np.where(mask, vals, 0.0).sum() / n
+    df = pd.DataFrame({"pos_a": positions[ia], "pos_b": positions[ib], "score": score,
+                       "signed_score": signed})
+    order = np.lexsort((df["pos_b"].to_numpy(), df["pos_a"].to_numpy(), -score))
+    rank = np.empty(len(df), dtype=np.int64)
+    rank[order] = np.arange(1, len(df) + 1)
+    df["rank"] = rank
+    return df.sort_values("rank").reset_index(drop=True)
 
 
 def truth_recovery(importance, interactions_df: pd.DataFrame | None, truth: dict,

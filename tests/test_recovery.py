@@ -52,3 +52,29 @@ def test_truth_recovery_with_ridge(tmp_path):
     write_truth_recovery(path, out)
     assert json.loads(path.read_text())["causal"]["k"] == 2
     assert truth_recovery(importance, None, truth)["ridge"] is None
+
+
+def test_true_pairwise_epistasis_of_a_planted_product():
+    from seq2pheno.recovery import true_pairwise_epistasis
+
+    rng = np.random.default_rng(3)
+    L, causal, c = 10, [1, 3, 5, 7], -0.8
+    effects = rng.uniform(-4, 4, size=(4, 4))
+    truth = {"causal": causal, "effects": {str(p): list(effects[k]) for k, p in enumerate(causal)},
+             "epistasis": [{"type": "product", "loci": [3, 1], "coefficient": c}],
+             "epistatic_pairs": [[1, 3]]}
+    codes = rng.integers(0, 4, size=(6, L))
+    x = np.eye(4, dtype=np.float32)[codes]
+    df = true_pairwise_epistasis(x, [0, 1, 3, 5, 7], truth)
+    assert list(df.columns) == ["pos_a", "pos_b", "score", "signed_score", "rank"]
+    assert len(df) == 10 and (df["pos_a"] < df["pos_b"]).all()
+    # epistasis of c e1 e3 for a -> a', b -> b' is c (e1[a'] - e1[a]) (e3[b'] - e3[b])
+    d1 = effects[0][None, :] - effects[0][codes[:, 1]][:, None]             # (N, 4), 0 at ref
+    d3 = effects[1][None, :] - effects[1][codes[:, 3]][:, None]
+    vals = c * d1[:, :, None] * d3[:, None, :]
+    top = df.iloc[0]
+    assert (top["pos_a"], top["pos_b"], top["rank"]) == (1, 3, 1)
+    assert top["score"] == pytest.approx(np.abs(vals).sum() / (6 * 9))
+    assert top["signed_score"] == pytest.approx(vals.sum() / (6 * 9))
+    assert np.abs(df["score"].iloc[1:]).max() < 1e-12
+    assert pair_recovery(df, truth["epistatic_pairs"])["ranks"] == [1]
