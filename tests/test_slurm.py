@@ -135,21 +135,26 @@ def snakemake(workdir: Path, *args, timeout=1500) -> subprocess.CompletedProcess
 def job_records(log: str) -> dict:
     """From a --verbose snakemake log: Slurm submissions by job id.
 
-    Returns {slurm_jobid: {"rule", "call", "log"}}, pairing each "sbatch call: ..." debug
-    line (whose --comment names the rule) with the "submitted with SLURM jobid" line after it.
+    Returns {slurm_jobid: {"rule", "call", "log"}}. Each "submitted with SLURM jobid" line is
+    paired with the earliest pending "sbatch call: ..." line of the same rule (the rule is in
+    the call's --comment and in the job's log path, rule_<name>/...), so submissions that
+    interleave still pair correctly.
     """
     records, pending = {}, []
     for line in log.splitlines():
         call = re.search(r"sbatch call: (sbatch .*)$", line)
         if call:
-            pending.append(call.group(1))
+            rule = re.search(r"--comment '?rule_([A-Za-z0-9_]+?)(?:_wildcards_[^' ]*)?'? ", call.group(1))
+            assert rule, f"no rule in the sbatch comment: {call.group(1)}"
+            pending.append((rule.group(1), call.group(1)))
             continue
         sub = re.search(r"has been submitted with SLURM jobid (\d+) \(log: (.*)\)\.", line)
         if sub:
-            assert pending, f"a submission without an sbatch call before it: {line}"
-            call = pending.pop(0)
-            rule = re.search(r"--comment '?rule_([A-Za-z0-9_]+?)(?:_wildcards_[^' ]*)?'? ", call)
-            assert rule, f"no rule in the sbatch comment: {call}"
+            rule = re.search(r"rule_([^/]+)/", sub.group(2))
+            assert rule, f"no rule in the Slurm log path: {line}"
+            match = next((i for i, (r, _) in enumerate(pending) if r == rule.group(1)), None)
+            assert match is not None, f"a submission without an sbatch call of its rule before it: {line}"
+            _, call = pending.pop(match)
             records[sub.group(1)] = {"rule": rule.group(1), "call": call, "log": sub.group(2)}
     return records
 
