@@ -55,6 +55,25 @@ class Cohort:
         return (h[0::2] + h[1::2]).astype(np.int8)
 
 
+def random_reference(rng, contigs: dict, chrom: np.ndarray, pos: np.ndarray):
+    """A random reference per contig with a REF base placed at each site and a different ALT.
+
+    Returns (reference {contig: str}, ref (M,) str, alt (M,) str); ``pos`` is 1-based.
+    """
+    reference = {}
+    ref = np.empty(len(pos), dtype="<U1")
+    alt = np.empty(len(pos), dtype="<U1")
+    for name, length in contigs.items():
+        seq = BASES[rng.integers(0, 4, length)]
+        sel = np.flatnonzero(chrom == name)
+        r = rng.integers(0, 4, len(sel))
+        a = (r + rng.integers(1, 4, len(sel))) % 4
+        seq[pos[sel] - 1] = BASES[r]
+        ref[sel], alt[sel] = BASES[r], BASES[a]
+        reference[name] = "".join(seq.tolist())
+    return reference, ref, alt
+
+
 def _gamete(rng, hap_a, hap_b, pos_cm):
     """Recombine two haplotypes (M,) along genetic positions ``pos_cm`` (Morgans per contig)."""
     n_cross = rng.poisson(pos_cm[-1] - pos_cm[0] if len(pos_cm) else 0.0)
@@ -165,18 +184,7 @@ def simulate_cohort(n_founders: int = 200, *, n_contigs: int = 4, contig_length:
         families.append(("duplicates", [ids[src], ids[-1]]))
     haplotypes = np.concatenate(haps, axis=0).astype(np.int8)
 
-    # reference sequence and REF/ALT bases
-    reference = {}
-    ref = np.empty(M, dtype="<U1")
-    alt = np.empty(M, dtype="<U1")
-    for name, length in contigs.items():
-        seq = BASES[rng.integers(0, 4, length)]
-        sel = np.flatnonzero(chrom == name)
-        r = rng.integers(0, 4, len(sel))
-        a = (r + rng.integers(1, 4, len(sel))) % 4
-        seq[pos[sel] - 1] = BASES[r]
-        ref[sel], alt[sel] = BASES[r], BASES[a]
-        reference[name] = "".join(seq.tolist())
+    reference, ref, alt = random_reference(rng, contigs, chrom, pos)
 
     # phenotype: additive + pairwise epistasis + noise, on common sites
     dos = haplotypes[0::2] + haplotypes[1::2]  # int8 (N, M)

@@ -59,18 +59,7 @@ def family_cohort(n_founders: int = 60, n_sites: int = 400, *, seed: int = 0) ->
     chrom = np.array(["1"] * half + ["2"] * (n_sites - half))
     pos = np.concatenate([np.arange(1, half + 1) * 50, np.arange(1, n_sites - half + 1) * 50])
     contigs = {"1": half * 50 + 100, "2": (n_sites - half) * 50 + 100}
-    bases = np.array(list("ACGT"))
-    reference = {}
-    ref = np.empty(n_sites, "<U1")
-    alt = np.empty(n_sites, "<U1")
-    for name, length in contigs.items():
-        seq = bases[rng.integers(0, 4, length)]
-        sel = np.flatnonzero(chrom == name)
-        r = rng.integers(0, 4, len(sel))
-        a = (r + rng.integers(1, 4, len(sel))) % 4
-        seq[pos[sel] - 1] = bases[r]
-        ref[sel], alt[sel] = bases[r], bases[a]
-        reference[name] = "".join(seq.tolist())
+    reference, ref, alt = gs.random_reference(rng, contigs, chrom, pos)
     dos = haplotypes[0::2] + haplotypes[1::2]
     causal = np.sort(rng.choice(n_sites, 10, replace=False))
     gv = (dos[:, causal] - dos[:, causal].mean(axis=0)) @ rng.normal(0, 1, 10)
