@@ -199,6 +199,19 @@ def test_phenotyped_sample_without_covariate_is_named(written, cohort):
 # ---- curation ----------------------------------------------------------------------------------
 
 
+SPLIT = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
+         "reweight_bins": 20, "reweight_cap": 5.0}
+
+
+def split_and_impute(d: Path) -> tuple[dict, dict, str]:
+    """split_genotypes with SPLIT, then impute_genotypes; returns (data paths, split paths, imputed)."""
+    data, sp = outputs(d, "data"), outputs(d, "split")
+    g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], SPLIT, [], out=sp, log=LOG)
+    imputed = str(d / "split" / "onehot.npy")
+    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=imputed, log=LOG)
+    return data, sp, imputed
+
+
 def curate(d: Path, mode: str, **settings) -> dict:
     cfg = {"relatedness": mode, "king_cutoff": 0.0884, "king_table_floor": None, **settings}
     data = outputs(d, "data")
@@ -306,8 +319,7 @@ def test_split_genotypes_writes_adjusted_phenotype_from_training_rows(written):
     d, _ = written
     run_import(d, covariates=["batch"])
     curate(d, "remove")
-    settings = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
-                "reweight_bins": 20, "reweight_cap": 5.0}
+    settings = dict(SPLIT)
     sp = outputs(d, "split")
     data = outputs(d, "data")
     coef = g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], settings, ["batch"], out=sp, log=LOG)
@@ -336,12 +348,7 @@ def test_imputation_uses_training_frequencies_only(written):
     d, _ = written
     run_import(d)
     curate(d, "remove")
-    settings = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
-                "reweight_bins": 20, "reweight_cap": 5.0}
-    data, sp = outputs(d, "data"), outputs(d, "split")
-    g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], settings, [], out=sp, log=LOG)
-    imputed = d / "split" / "onehot.npy"
-    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=str(imputed), log=LOG)
+    data, sp, imputed = split_and_impute(d)
     x = np.load(data["onehot"])
     mask = np.load(data["missing"])
     y = np.load(imputed)
@@ -428,12 +435,7 @@ def test_predict_new_scores_with_a_trained_ridge(written, cohort):
     entry = entry_for(d)
     run_import(d)
     curate(d, "remove")
-    settings = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
-                "reweight_bins": 20, "reweight_cap": 5.0}
-    data, sp = outputs(d, "data"), outputs(d, "split")
-    g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], settings, [], out=sp, log=LOG)
-    imputed = str(d / "split" / "onehot.npy")
-    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=imputed, log=LOG)
+    data, sp, imputed = split_and_impute(d)
     x = np.load(imputed)
     samples = pd.read_csv(data["samples"], sep="\t", dtype={"id": str})
     ok = samples.phenotype.notna().to_numpy()
@@ -456,8 +458,6 @@ def test_predict_new_scores_with_a_trained_ridge(written, cohort):
 # ---- haplotypes: true (phased VCF, two tensor rows per sample) ---------------------------------
 
 
-SPLIT = {"train": 0.7, "valid": 0.15, "test": 0.15, "bins": 3, "seed": 2, "reweight": False,
-         "reweight_bins": 20, "reweight_cap": 5.0}
 
 
 @pytest.fixture()
@@ -514,11 +514,8 @@ def test_haplotype_cohort_import_impute_ridge_evaluate_and_predict(phased, cohor
     assert np.allclose(x[~mask].sum(axis=1), 1) and set(np.unique(x)) <= {0.0, 1.0}
 
     curate(d, "remove")
-    sp = outputs(d, "split")
-    g.split_genotypes(outputs(d, "curate")["kept"], data["samples"], SPLIT, [], out=sp, log=LOG)
+    data, sp, imputed = split_and_impute(d)
     split = pd.read_csv(sp["split"], sep="\t", dtype={"id": str})
-    imputed = str(d / "split" / "onehot.npy")
-    g.impute_genotypes(data["onehot"], data["missing"], sp["split"], data["samples"], out=imputed, log=LOG)
     y = np.load(imputed)
     train = g.training_rows(data["samples"], sp["split"], len(x))
     train_samples = np.flatnonzero(samples.id.isin(split.loc[split.split == "train", "id"]))
