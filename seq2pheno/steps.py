@@ -354,7 +354,6 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     prediction averages its two rows, so a change on one haplotype moves it by half the delta.
     """
     import keras
-    from scipy.stats import spearmanr
 
     from . import filters, interactions, ism
 
@@ -374,21 +373,18 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     deltas = ism.ism(model, x, log=log)
     importance = ism.position_importance(deltas)
     global_map = ism.global_map(deltas)
-    sal = np.abs(ism.saliency(model, x)).mean(axis=(0, 2))
-    rho = float(spearmanr(importance, sal).statistic)
-    log.info("saliency vs ISM importance: Spearman rho = %.3f", rho)
-    table = features.copy()
-    table["importance"] = importance
-    table["rank"] = _rank(importance)
+    sal = ism.saliency_importance(ism.saliency(model, x))
+    log.info("saliency vs ISM importance: Spearman rho = %.3f",
+             ism.compare_importance(importance, sal)["spearman_r"])
+    table = ism.importance_table(importance, features)
     for base, col in zip("ACGT", global_map.T):
         table[f"mean_delta_{base}"] = col
     write_tsv(table, out["ism"])
     with atomic_path(out["ism_maps"]) as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(fh, ids=ids, deltas=deltas.astype(np.float32), onehot=x, global_map=global_map,
                             **extra)
-    saliency_table = features[["position"]].copy()
-    saliency_table["saliency"] = sal
-    saliency_table["rank"] = _rank(sal)
+    saliency_table = ism.importance_table(sal)[["position", "importance", "rank"]].rename(
+        columns={"importance": "saliency"})
     saliency_table["ism_rank"] = table["rank"]
     write_tsv(saliency_table, out["saliency"])
 
@@ -403,14 +399,6 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     top = np.sort(np.argsort(-importance, kind="stable")[: settings["top_positions"]])
     pairs = interactions.pairwise_epistasis(model, x, top, log=log)
     write_tsv(pairs, out["interactions"])
-
-
-def _rank(values) -> np.ndarray:
-    """1 = largest; ties broken by position."""
-    order = np.argsort(-np.asarray(values), kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
-    return rank
 
 
 def truth_recovery(paths: dict, *, out, log) -> None:
