@@ -51,11 +51,6 @@ OVERRIDES: dict[str, dict] = {}
 SEED_CSV = ROOT / "resources" / "seed_sequences_data.csv"
 
 
-def one_hot(sequences) -> np.ndarray:
-    """N x L x 4 float32 (A, C, G, T)."""
-    return encode.one_hot(list(sequences))
-
-
 def dedupe(x: np.ndarray, y: np.ndarray):
     """Remove exact duplicates (keep one per group, mean phenotype); returns x, y, how."""
     groups = duplicate_groups(x, 0.0)
@@ -75,7 +70,7 @@ def load_dataset(name: str, quick: bool):
     """(x, y, info) for a data set name: ``seed`` or ``sim<seed>``."""
     if name == "seed":
         df = pd.read_csv(SEED_CSV)
-        x = one_hot(df["sequences"].tolist())
+        x = encode.one_hot(df["sequences"].tolist())
         y = df["phenotypes"].to_numpy(float)
         n0 = len(y)
         x, y, how = dedupe(x, y)
@@ -87,7 +82,7 @@ def load_dataset(name: str, quick: bool):
         seed = int(name[3:])
         n = 1000 if quick else 4000
         seqs, y, truth = simulate_cohort(n, 300, 2.0, seed)
-        x = one_hot(seqs)
+        x = encode.one_hot(seqs)
         x, y, how = dedupe(x, np.asarray(y, float))
         return x, y, {"H2": truth["H2"], "note": f"{n - len(y)} duplicates removed"}
     raise SystemExit(f"unknown data set {name!r}")
