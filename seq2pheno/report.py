@@ -61,6 +61,7 @@ import pandas as pd
 
 from . import plots
 from .atomic import write_text
+from .tensorfile import open_tensor
 
 #: Ridge is "as good" as the best CNN when its test R² is at most this much lower.
 RIDGE_MARGIN = 0.02
@@ -704,7 +705,7 @@ def load_context(cohort: str, paths: Mapping, models: list[str], *, source: str 
     if features is not None:
         ctx["length"] = int(len(features))
     elif _exists(paths.get("onehot")):
-        ctx["length"] = int(np.load(paths["onehot"], mmap_mode="r").shape[1])
+        ctx["length"] = open_tensor(paths["onehot"]).shape[1]
     if _exists(paths.get("split")):
         sp = _read_tsv(paths["split"])
         ctx["split_counts"] = {str(k): int(v) for k, v in sp["split"].value_counts(sort=False).items()}

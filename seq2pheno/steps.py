@@ -16,6 +16,7 @@ import pandas as pd
 from .atomic import _json_default, atomic_path, write_json, write_text, write_tsv
 from .dataset import load_design, read_tsv
 from .errors import InputError
+from .tensorfile import open_tensor
 
 
 # ---- small readers ----------------------------------------------------------------------
@@ -116,8 +117,8 @@ def split(kept_path, settings: dict, *, out: dict, log) -> None:
 
 
 def _design_and_tensor(paths: dict):
-    """The design (rows per sample from the tensor's shape) and the memory-mapped tensor."""
-    onehot = np.load(paths["onehot"], mmap_mode="r")
+    """The design (rows per sample from the tensor's shape) and the tensor, read in row blocks."""
+    onehot = open_tensor(paths["onehot"])
     design = load_design(paths["samples"], paths["kept"], paths["split"],
                          n_tensor_rows=onehot.shape[0], tensor_path=paths["onehot"])
     return design, onehot
