@@ -179,6 +179,7 @@ def all_targets():
 
 # ---- genotype cohorts (rules/genotype.smk) ----------------------------------------------
 
+import os
 from types import SimpleNamespace
 
 VCF_COHORTS = cohorts_from("vcf")
@@ -210,6 +211,80 @@ def vcf_inputs(wildcards):
 
 def vcf_covariates(wildcards):
     return COHORTS[wildcards.cohort]["covariates"]
+
+
+# Chunked import (`import_chunks` > 1): scatter jobs read pieces of the genome through an index.
+VCF_CHUNKED_COHORTS = [c for c in VCF_COHORTS if COHORTS[c]["import_chunks"] > 1]
+VCF_SINGLE_COHORTS = [c for c in VCF_COHORTS if c not in VCF_CHUNKED_COHORTS]
+
+
+def vcf_scatter_name(cohort):
+    """The scattergather name of a chunked cohort (`--set-scatter vcf_import_<cohort>=N`)."""
+    return f"vcf_import_{cohort}"
+
+
+def vcf_own_index(cohort):
+    """The index htslib finds beside a cohort's bgzipped VCF or BCF (.tbi, then .csi), or None."""
+    path = str(COHORTS[cohort]["vcf"])
+    if path.lower().endswith(".vcf"):
+        return None
+    return next((path + ext for ext in (".tbi", ".csi") if os.path.exists(path + ext)), None)
+
+
+VCF_CHUNKED_UNINDEXED = [c for c in VCF_CHUNKED_COHORTS if vcf_own_index(c) is None]
+VCF_CHUNKED_PLAIN = [
+    c for c in VCF_CHUNKED_UNINDEXED if str(COHORTS[c]["vcf"]).lower().endswith(".vcf")
+]
+
+
+# Settings a chunk job does not read (the filters, phenotypes and covariates are applied once,
+# by the gather job): changing them reruns only the gather job (when the chunks are still there).
+VCF_GATHER_ONLY_KEYS = {
+    "phenotypes",
+    "covariates",
+    "missing_ids",
+    "max_missing_variant",
+    "max_missing_sample",
+    "min_maf",
+    "import_chunks",
+}
+
+
+def vcf_chunk_entry(wildcards):
+    """The cohort entry of a chunk job: what reading the VCF depends on."""
+    entry = vcf_cohort_entry(wildcards)
+    return {k: v for k, v in entry.items() if k not in VCF_GATHER_ONLY_KEYS}
+
+
+def vcf_chunk_source(wildcards):
+    """The file the chunk jobs read: the VCF, or the bgzipped copy of a plain-text one."""
+    if wildcards.cohort in VCF_CHUNKED_PLAIN:
+        return f"results/{wildcards.cohort}/data/chunks/input.vcf.gz"
+    return COHORTS[wildcards.cohort]["vcf"]
+
+
+def vcf_chunk_inputs(wildcards):
+    """One chunk job: the VCF it reads and its index (its own, or one made under results/),
+    the FASTA, and the samples list / BED of the cohort."""
+    files = vcf_inputs(wildcards)
+    del files["phenotypes"]
+    files["vcf"] = vcf_chunk_source(wildcards)
+    files["index"] = (
+        vcf_own_index(wildcards.cohort)
+        or f"results/{wildcards.cohort}/data/chunks/input.csi"
+    )
+    return files
+
+
+def vcf_gather_inputs(wildcards):
+    """The gather job: every chunk of the cohort (Snakemake gather), FASTA, phenotypes, ..."""
+    scattered = getattr(gather, vcf_scatter_name(wildcards.cohort))
+    return {
+        "chunks": scattered(
+            "results/{cohort}/data/chunks/{scatteritem}.npz", cohort=wildcards.cohort
+        ),
+        **vcf_inputs(wildcards),
+    }
 
 
 def predict_entry(wildcards):

@@ -3,6 +3,13 @@
 # The step functions live in seq2pheno/genotype_steps.py; docs/genotypes.md explains them.
 # Input functions and VCF_COHORTS / PREDICT are at the end of rules/common.smk.
 
+# A cohort with `import_chunks: K` > 1 is read in K scatter jobs (import_vcf_chunk: one piece
+# of the genome each) and joined by gather_vcf_chunks into the files import_vcf writes, byte
+# for byte. One scattergather name per such cohort: `--set-scatter vcf_import_<cohort>=N`.
+scattergather:
+    **{vcf_scatter_name(c): COHORTS[c]["import_chunks"] for c in VCF_CHUNKED_COHORTS},
+
+
 rule import_vcf:
     input:
         unpack(vcf_inputs),
@@ -17,7 +24,7 @@ rule import_vcf:
     params:
         cohort=vcf_cohort_entry,
     wildcard_constraints:
-        cohort=one_of(VCF_COHORTS),
+        cohort=one_of(VCF_SINGLE_COHORTS),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
@@ -26,6 +33,84 @@ rule import_vcf:
         "../envs/data.yaml"
     script:
         "../scripts/import_vcf.py"
+
+
+rule bgzip_vcf:
+    input:
+        vcf=lambda wildcards: COHORTS[wildcards.cohort]["vcf"],
+    output:
+        temp("results/{cohort}/data/chunks/input.vcf.gz"),
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_PLAIN),
+    log:
+        "results/{cohort}/logs/import_chunks/bgzip.log",
+    benchmark:
+        "results/{cohort}/benchmarks/import_chunks/bgzip.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/bgzip_vcf.py"
+
+
+rule index_vcf:
+    input:
+        vcf=vcf_chunk_source,
+    output:
+        "results/{cohort}/data/chunks/input.csi",
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_UNINDEXED),
+    log:
+        "results/{cohort}/logs/import_chunks/index.log",
+    benchmark:
+        "results/{cohort}/benchmarks/import_chunks/index.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/index_vcf.py"
+
+
+rule import_vcf_chunk:
+    input:
+        unpack(vcf_chunk_inputs),
+    output:
+        temp("results/{cohort}/data/chunks/{scatteritem}.npz"),
+    params:
+        cohort=vcf_chunk_entry,
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_COHORTS),
+    log:
+        "results/{cohort}/logs/import_chunks/{scatteritem}.log",
+    benchmark:
+        "results/{cohort}/benchmarks/import_chunks/{scatteritem}.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/import_vcf_chunk.py"
+
+
+rule gather_vcf_chunks:
+    input:
+        unpack(vcf_gather_inputs),
+    output:
+        samples="results/{cohort}/data/samples.tsv",
+        onehot="results/{cohort}/data/onehot.npy",
+        features="results/{cohort}/data/features.tsv",
+        missing="results/{cohort}/data/missing.npy",
+        dosage="results/{cohort}/data/dosage.npy",
+        filtered="results/{cohort}/data/filtered.tsv",
+        summary="results/{cohort}/data/import_summary.json",
+    params:
+        cohort=vcf_cohort_entry,
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_COHORTS),
+    log:
+        "results/{cohort}/logs/import.log",
+    benchmark:
+        "results/{cohort}/benchmarks/import.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/gather_vcf_chunks.py"
 
 
 rule curate_genotypes:

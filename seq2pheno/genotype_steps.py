@@ -7,6 +7,9 @@ that looks complete. See docs/genotypes.md for what each step decides and why.
 - :func:`import_vcf`: VCF/BCF + FASTA + phenotype table -> samples.tsv, onehot.npy, features.tsv,
   missing.npy, dosage.npy (kinship input), filtered.tsv (plink2-style QC removals),
   import_summary.json.
+- :func:`import_vcf_chunk` (one job per chunk of the genome) and :func:`gather_vcf_chunks`: the
+  same outputs, byte for byte, from a VCF read in ``import_chunks`` parallel jobs;
+  :func:`bgzip_vcf` and :func:`index_vcf` prepare a VCF that has no index.
 - :func:`curate_genotypes`: KING-robust kinship -> kinship.tsv, related.tsv, duplicates.tsv,
   removed.tsv, kept.tsv, summary.json (relatives removed, or grouped so they never straddle
   splits).
@@ -80,16 +83,29 @@ def import_vcf(entry: dict, *, out: dict, log) -> dict:
     With ``haplotypes: true`` (a phased VCF) onehot.npy and missing.npy have two rows per sample
     of samples.tsv (``2*i``, ``2*i + 1``: its haplotypes); dosage.npy stays one row per sample.
     An unphased heterozygous call is then an InputError naming the record and sample.
+    :func:`import_vcf_chunk` and :func:`gather_vcf_chunks` write the same files in chunks.
     """
+    from . import vcf
+
+    geno = vcf.read_genotypes(entry["vcf"], entry["fasta"], **_read_options(entry), log=log)
+    return _write_import(entry, geno, out=out, log=log)
+
+
+def _read_options(entry: dict) -> dict:
+    """The reading options of a cohort entry, as :func:`seq2pheno.vcf.read_genotypes` takes them."""
+    return {"regions": entry.get("regions"), "samples": entry.get("samples"),
+            "encoding": entry.get("encoding", "variants"), "ref_mismatch": entry.get("ref_mismatch", "error"),
+            "non_snv": entry.get("non_snv", "skip"), "missing": entry.get("missing", "mean"),
+            "haplotypes": bool(entry.get("haplotypes"))}
+
+
+def _write_import(entry: dict, geno, *, out: dict, log) -> dict:
+    """Phenotypes, covariates, the plink2-order filters over the whole cohort, and every
+    output of :func:`import_vcf` from the genotypes read (in one job or gathered from chunks)."""
     from . import kinship, vcf
 
     haplotypes = bool(entry.get("haplotypes"))
     covariates = list(entry.get("covariates") or [])
-    geno = vcf.read_genotypes(entry["vcf"], entry["fasta"], regions=entry.get("regions"),
-                              samples=entry.get("samples"), encoding=entry.get("encoding", "variants"),
-                              ref_mismatch=entry.get("ref_mismatch", "error"),
-                              non_snv=entry.get("non_snv", "skip"), missing=entry.get("missing", "mean"),
-                              haplotypes=haplotypes, log=log)
     table, joined = vcf.join_phenotypes(geno.samples, entry["phenotypes"],
                                         missing_ids=entry.get("missing_ids", "error"), log=log)
     cov = read_covariates(entry["phenotypes"], geno.samples, covariates)
@@ -170,6 +186,104 @@ def import_vcf(entry: dict, *, out: dict, log) -> dict:
              "%d sites for kinship", summary["n_samples"], summary["n_phenotyped"], len(unph),
              summary["n_variants"], summary["n_columns"], summary["n_kinship_sites"])
     return summary
+
+
+# ---- chunked import ------------------------------------------------------------------------
+# import_chunks > 1: rules bgzip_vcf / index_vcf (only for a VCF without an index), K jobs of
+# import_vcf_chunk (Snakemake scatter), gather_vcf_chunks (gather). See docs/genotypes.md.
+
+
+def bgzip_vcf(vcf_path, *, out, log) -> None:
+    """A plain-text VCF -> a bgzipped copy at ``out`` (to be indexed for a chunked import)."""
+    from . import vcf
+
+    with atomic_path(out) as tmp:
+        vcf.bgzip_vcf(vcf_path, tmp)
+    log.info("compressed %s to %s (bgzip) so that it can be indexed and read in chunks", vcf_path, out)
+
+
+def index_vcf(vcf_path, *, out, log) -> None:
+    """A CSI index of a bgzipped VCF or BCF at ``out`` (the input folder is left untouched)."""
+    from . import vcf
+
+    with atomic_path(out) as tmp:
+        vcf.index_vcf(vcf_path, tmp)
+    log.info("%s has no index (.tbi/.csi): indexed it to %s to read it in chunks", vcf_path, out)
+
+
+def _chunk_settings(entry: dict) -> dict:
+    """What a chunk file must agree on with the gathering job (a stale chunk is refused)."""
+    keys = ("vcf", "fasta", "regions", "samples", "encoding", "haplotypes", "ref_mismatch",
+            "non_snv", "missing")
+    return {k: (str(entry.get(k)) if entry.get(k) is not None else None) for k in keys}
+
+
+def import_vcf_chunk(entry: dict, chunk: str, *, out: str, log, vcf_path=None, index=None) -> dict:
+    """Read and decode one chunk of a cohort's VCF -> ``out`` (.npz, :class:`seq2pheno.vcf.GenotypePart`).
+
+    chunk: ``"i-of-k"`` (Snakemake's scatteritem). The chunk's genome stretches come from
+    :func:`seq2pheno.vcf.plan_chunks`, computed the same way by every chunk job from the index
+    and the FASTA's contig lengths. ``vcf_path``: the file to read (default ``entry['vcf']``; a
+    bgzipped copy of a plain-text VCF); ``index``: its index when not beside it. Filters are not
+    applied here: they need the whole cohort (:func:`gather_vcf_chunks`). Returns the chunk's
+    counts (records kept, stretches).
+    """
+    from . import vcf
+
+    i, k = vcf.parse_chunk(chunk)
+    vcf_path = entry["vcf"] if vcf_path is None else vcf_path
+    reference = vcf.Reference(entry["fasta"])
+    region_list = vcf.parse_regions(entry.get("regions"), reference)
+    # read_genotypes goes region by region only through the VCF's own index; else in file order
+    region_order = region_list is not None and vcf.has_index(entry["vcf"])
+    plan = vcf.plan_chunks(vcf_path, k, lengths=reference.lengths, regions=region_list,
+                           region_order=region_order, index=index)
+    intervals = plan[i - 1]
+
+    def label(c, s, e, r):
+        return f"{c}:{s + 1}-{'end' if e is None else e}" + (f" (region {r + 1})" if r >= 0 else "")
+
+    shown = ", ".join(label(*iv) for iv in intervals[:8]) + (f", ... ({len(intervals)} stretches)"
+                                                              if len(intervals) > 8 else "")
+    log.info("chunk %d of %d of %s: %s", i, k, entry["vcf"],
+             shown or "nothing (more chunks than base pairs to cut)")
+    part = vcf.read_genotype_part(vcf_path, reference, intervals=intervals, index=index,
+                                  **_read_options(entry), log=log)
+    with atomic_path(out) as tmp:
+        part.save(tmp, chunk=i, of=k, intervals=intervals, settings=_chunk_settings(entry))
+    log.info("chunk %d of %d: %d SNV records x %d samples; skipped: %s", i, k, len(part.site_rows),
+             len(part.samples), {r: c for r, c in part.skipped.items() if c} or "none")
+    return {"chunk": i, "of": k, "n_records": len(part.site_rows), "n_intervals": len(intervals)}
+
+
+def gather_vcf_chunks(entry: dict, chunks, *, out: dict, log) -> dict:
+    """Join the chunk files (in chunk order 1..k) and write every output of :func:`import_vcf`,
+    byte for byte what one job writes.
+
+    The chunks are concatenated along the variant axis in genome (reading) order; then, over the
+    whole cohort: overlapping-region duplicates, skipped counts, the plink2-order filters
+    (``max_missing_sample`` on all sites, ``max_missing_variant`` and ``min_maf`` over the
+    remaining samples), phenotypes and covariates, tensors, dosages and the summary.
+    """
+    from . import vcf
+
+    chunks = [str(c) for c in chunks]
+    parts = []
+    want = _chunk_settings(entry)
+    for n, path in enumerate(chunks, 1):
+        part, meta = vcf.GenotypePart.load(path)
+        if (meta.get("chunk"), meta.get("of")) != (n, len(chunks)):
+            raise InputError(path, f"is chunk {meta.get('chunk')} of {meta.get('of')}, expected chunk "
+                                   f"{n} of {len(chunks)}; rerun the chunks")
+        if meta.get("settings") != want:
+            raise InputError(path, "was written with other cohort settings; rerun the chunks")
+        parts.append(part)
+    geno = vcf.assemble_genotypes(parts, entry["fasta"], vcf=entry["vcf"], regions=entry.get("regions"),
+                                  encoding=entry.get("encoding", "variants"),
+                                  haplotypes=bool(entry.get("haplotypes")), log=log)
+    log.info("gathered %d chunks (%s SNV records)", len(parts),
+             " + ".join(str(len(p.site_rows)) for p in parts))
+    return _write_import(entry, geno, out=out, log=log)
 
 
 # ---- curation -----------------------------------------------------------------------------

@@ -35,6 +35,12 @@ plink2 ``--vcf-half-call missing``) follow ``missing``: ``error`` stops with the
 sample named; ``reference`` turns them into homozygous REF; ``mean`` leaves them as all-zero
 columns with ``True`` in the missing mask, to be filled by :func:`impute_missing` with allele
 frequencies computed on the training rows only, once the split is known.
+
+Chunked reading (a large VCF read by several jobs): :func:`plan_chunks` cuts an indexed file
+into stretches of the genome, in the order one reading meets them; :func:`read_genotype_part`
+reads one chunk into a :class:`GenotypePart` (saved as .npz); :func:`assemble_genotypes` joins
+the parts into the :class:`GenotypeData` that :func:`read_genotypes` gives for the whole file
+(which is itself one part, assembled). Filters run afterwards, on the whole cohort.
 """
 
 from __future__ import annotations
@@ -242,6 +248,83 @@ class GenotypeData:
         miss = (self.calls[:, :, 0] < 0) | (self.calls[:, :, 1] == -1)  # (M, N)
         M, N = miss.shape
         return (miss.sum(axis=0) / max(M, 1), miss.sum(axis=1) / max(N, 1))
+
+
+_PART_COLUMNS = ("chrom", "pos", "ref", "alt", "n_alleles", "multiallelic", "line", "region")
+
+
+@dataclasses.dataclass
+class GenotypePart:
+    """The SNV records of one chunk of a VCF, read and decoded, not yet assembled.
+
+    What one job of a chunked import writes (:func:`read_genotype_part`); the gathering job joins
+    the chunks with :func:`assemble_genotypes`.
+
+    Attributes
+    ----------
+    samples : list[str]
+        N sample ids (after ``samples=`` selection); the same in every chunk.
+    site_rows : list[tuple]
+        one per kept record, in reading order: (chrom, pos (1-based), ref, alt (kept ALT bases),
+        n_alleles, multiallelic, line (VCF line or -1), region (index into the cohort's regions,
+        or None)).
+    site_bases : list[list[int]]
+        channel (0..3) of REF and of each kept ALT, per record.
+    calls : numpy.ndarray
+        int8 (M, N, 2), as ``GenotypeData.calls``.
+    skipped : dict[str, int]
+        records skipped by reason in this chunk, as ``GenotypeData.skipped``.
+    """
+
+    samples: list
+    site_rows: list
+    site_bases: list
+    calls: np.ndarray
+    skipped: dict
+
+    def save(self, path, **meta) -> None:
+        """Write to ``path`` (.npz, no pickled objects); ``meta`` (JSON-able) is stored beside."""
+        import json
+
+        M = len(self.site_rows)
+        cols = list(zip(*self.site_rows)) if M else [()] * len(_PART_COLUMNS)
+        kmax = max((len(b) for b in self.site_bases), default=0)
+        bases = np.full((M, kmax), -1, np.int8)
+        for i, b in enumerate(self.site_bases):
+            bases[i, :len(b)] = b
+        np.savez(
+            path, samples=np.array(self.samples, dtype=str), chrom=np.array(cols[0], dtype=str),
+            pos=np.array(cols[1], np.int64), ref=np.array(cols[2], dtype=str),
+            alt=np.array(cols[3], dtype=str), n_alleles=np.array(cols[4], np.int64),
+            multiallelic=np.array(cols[5], bool), line=np.array(cols[6], np.int64),
+            region=np.array([-1 if r is None else r for r in cols[7]], np.int64),
+            site_bases=bases, calls=self.calls, skipped_names=np.array(list(self.skipped), dtype=str),
+            skipped_counts=np.array(list(self.skipped.values()), np.int64),
+            meta=np.array(json.dumps(meta)))
+
+    @classmethod
+    def load(cls, path) -> tuple["GenotypePart", dict]:
+        """(part, meta) from a file written by :meth:`save`. Raises InputError when unreadable."""
+        import json
+
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                region = [None if r < 0 else r for r in z["region"].tolist()]
+                rows = list(zip(*(z[c].tolist() for c in _PART_COLUMNS[:-1]), region))
+                bases = [[b for b in row if b >= 0] for row in z["site_bases"].tolist()]
+                part = cls(samples=z["samples"].tolist(), site_rows=rows, site_bases=bases,
+                           calls=z["calls"], skipped=dict(zip(z["skipped_names"].tolist(),
+                                                              z["skipped_counts"].tolist())))
+                meta = json.loads(str(z["meta"]))
+        except (OSError, ValueError, KeyError) as err:
+            raise InputError(path, f"cannot be read as a chunk of a VCF import ({err}); rerun it") from None
+        return part, meta
+
+
+def _concat_calls(chunks: list, n: int) -> np.ndarray:
+    if not chunks:
+        return np.zeros((0, n, 2), np.int8)
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks, axis=0)
 
 
 # ----------------------------------------------------------------------------- file checks
@@ -538,7 +621,42 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
     log : logger for counts and the first few skipped records.
 
     Raises InputError for any bad input (one line naming file, record/line or sample).
+
+    The same as :func:`read_genotype_part` over the whole file followed by
+    :func:`assemble_genotypes`; a chunked import reads the parts of :func:`plan_chunks` instead
+    and assembles them into the same data.
     """
+    part, reference, region_list = _read_part(
+        vcf, fasta, regions=regions, samples=samples, encoding=encoding, ref_mismatch=ref_mismatch,
+        non_snv=non_snv, missing=missing, haplotypes=haplotypes, log=log, chunk_records=chunk_records)
+    return _assemble([part], reference, region_list, vcf=Path(vcf), regions=regions, encoding=encoding,
+                     haplotypes=haplotypes, log=log)
+
+
+def read_genotype_part(vcf, fasta, *, intervals=None, index=None, regions=None, samples=None,
+                       encoding: str = "variants", ref_mismatch: str = "error", non_snv: str = "skip",
+                       missing: str = "mean", haplotypes: bool = False,
+                       log: logging.Logger | None = None, chunk_records: int = 1000) -> "GenotypePart":
+    """Read and decode the records of one chunk of a VCF/BCF (or of all of it), unassembled.
+
+    ``intervals``: the chunk, one list of :func:`plan_chunks`: ``(chrom, start0, end or None,
+    region)`` stretches read through the index, in order; a record belongs to the stretch its
+    start lies in. ``region`` is the index of the cohort region the stretch belongs to, or -1: the
+    record is then taken once for each region that holds it (none given: once). None reads the
+    whole file as :func:`read_genotypes` does. ``index``: the index file (.tbi/.csi) to use when
+    it is not beside the VCF. ``fasta`` may be a :class:`Reference`. Other parameters and errors
+    as in :func:`read_genotypes`; a chunk with no SNV record is no error (the whole import is).
+    """
+    return _read_part(vcf, fasta, intervals=intervals, index=index, regions=regions, samples=samples,
+                      encoding=encoding, ref_mismatch=ref_mismatch, non_snv=non_snv, missing=missing,
+                      haplotypes=haplotypes, log=log, chunk_records=chunk_records)[0]
+
+
+def _read_part(vcf, fasta, *, intervals=None, index=None, regions=None, samples=None,
+               encoding: str = "variants", ref_mismatch: str = "error", non_snv: str = "skip",
+               missing: str = "mean", haplotypes: bool = False, log: logging.Logger | None = None,
+               chunk_records: int = 1000):
+    """(GenotypePart, Reference, region list) of :func:`read_genotype_part`."""
     log = log or logging.getLogger("seq2pheno.vcf")
     if encoding not in ENCODINGS:
         raise InputError("config", f"encoding {encoding!r}: expected one of {', '.join(ENCODINGS)}")
@@ -550,7 +668,7 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
 
     vcf = Path(vcf)
     kind = check_vcf_file(vcf)
-    reference = Reference(fasta)
+    reference = fasta if isinstance(fasta, Reference) else Reference(fasta)
     region_list = parse_regions(regions, reference)
     if encoding == "sequence" and not region_list:
         raise InputError(vcf, "encoding 'sequence' needs regions (chrom:start-end or a BED file)")
@@ -573,7 +691,8 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
         # text VCF: htslib parses the fixed columns only (drop_samples) and the sample columns
         # are decoded in bulk from the same lines of the file, read in lockstep (fast path);
         # BCF: htslib parses everything and formats each record back to VCF text.
-        vf = pysam.VariantFile(str(vcf), drop_samples=text)
+        vf = pysam.VariantFile(str(vcf), drop_samples=text,
+                               index_filename=None if index is None else str(index))
         header_samples = cols[9:] if text else list(vf.header.samples)
     except (OSError, ValueError) as err:
         raise InputError(vcf, f"cannot be read as VCF/BCF ({err})") from None
@@ -622,6 +741,9 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
     # iterate records: whole file, or per region (index if present)
     def record_iter():
         """Yield (record, VCF line or None, region index or None, raw text line or None)."""
+        if intervals is not None:
+            yield from chunk_iter()
+            return
         if region_list is None:
             it = lockstep(vf, raw_lines()) if text else ((r, None) for r in vf)
             for i, (rec, raw) in enumerate(it):
@@ -649,6 +771,34 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
             for r_i, s, e in by_chrom.get(rec.chrom, ()):
                 if s <= rec.start < e:
                     yield rec, (n_header + 1 + i) if text else None, r_i, raw
+
+    def chunk_iter():
+        """The records of ``intervals`` (a chunk of :func:`plan_chunks`), through the index."""
+        if vf.index is None:
+            raise InputError(vcf, "has no index (.tbi or .csi); reading it in chunks needs one "
+                                  "(tabix -p vcf, or bcftools index)")
+        index_contigs = set(vf.index)
+        tbx = pysam.TabixFile(str(vcf), index=None if index is None else str(index)) if text else None
+        by_chrom: dict = {}
+        for r_i, (chrom, s, e) in enumerate(region_list or ()):
+            by_chrom.setdefault(chrom, []).append((r_i, s, e))
+        for chrom, s, e, region in intervals:
+            if chrom not in index_contigs:
+                continue
+            recs = vf.fetch(chrom, s, e)
+            it = lockstep(recs, (ln.encode() + b"\n" for ln in tbx.fetch(chrom, s, e))) if text \
+                else ((r, None) for r in recs)
+            for rec, raw in it:
+                if rec.start < s or (e is not None and rec.start >= e):
+                    continue  # starts in a neighbouring stretch
+                if region >= 0:
+                    yield rec, None, region, raw
+                elif region_list is None:
+                    yield rec, None, None, raw
+                else:
+                    for r_i, rs, re_ in by_chrom.get(rec.chrom, ()):
+                        if rs <= rec.start < re_:
+                            yield rec, None, r_i, raw
 
     skipped = {"indel": 0, "symbolic": 0, "mnp": 0, "no_alt": 0, "ref_mismatch": 0,
                "non_snv_allele": 0, "missing_set_to_reference": 0}
@@ -808,6 +958,58 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
         last = f" after record {site_rows[-1][0]}:{site_rows[-1][1]}" if site_rows else ""
         raise InputError(vcf, f"truncated or corrupt{last} ({err})") from None
 
+    calls = _concat_calls(call_chunks, n)
+    part = GenotypePart(samples=list(sample_ids), site_rows=site_rows, site_bases=site_bases,
+                        calls=calls, skipped=skipped)
+    return part, reference, region_list
+
+
+def assemble_genotypes(parts: Sequence["GenotypePart"], fasta, *, vcf, regions=None,
+                       encoding: str = "variants", haplotypes: bool = False,
+                       log: logging.Logger | None = None) -> GenotypeData:
+    """Join the parts of a chunked read, in chunk order, into the :class:`GenotypeData` that
+    :func:`read_genotypes` gives for the whole file.
+
+    Records are concatenated along the variant axis in the order of ``parts``; what needs every
+    record is done here, once: a record met twice through overlapping regions is kept once
+    (``variants``), two records at one position are an error (``sequence``), tensor columns
+    and features are numbered, skipped-record counts are summed, and no SNV record at all is an
+    error. ``fasta``: path or :class:`Reference`; ``vcf``: the cohort's VCF (for messages);
+    ``regions``, ``encoding``, ``haplotypes``: as given to every part.
+    """
+    log = log or logging.getLogger("seq2pheno.vcf")
+    if not parts:
+        raise InputError(vcf, "no chunk to assemble")
+    if encoding not in ENCODINGS:
+        raise InputError("config", f"encoding {encoding!r}: expected one of {', '.join(ENCODINGS)}")
+    for k, part in enumerate(parts[1:], 2):
+        if part.samples != parts[0].samples:
+            raise InputError(vcf, f"chunk {k} holds other samples than chunk 1; rerun the chunks")
+    reference = fasta if isinstance(fasta, Reference) else Reference(fasta)
+    region_list = parse_regions(regions, reference)
+    if encoding == "sequence" and not region_list:
+        raise InputError(vcf, "encoding 'sequence' needs regions (chrom:start-end or a BED file)")
+    return _assemble(parts, reference, region_list, vcf=Path(vcf), regions=regions, encoding=encoding,
+                     haplotypes=haplotypes, log=log)
+
+
+def _assemble(parts, reference: Reference, region_list, *, vcf: Path, regions, encoding: str,
+              haplotypes: bool, log) -> GenotypeData:
+    log = log or logging.getLogger("seq2pheno.vcf")
+    sample_ids = parts[0].samples
+    n = len(sample_ids)
+    site_rows = [row for part in parts for row in part.site_rows]
+    site_bases = [b for part in parts for b in part.site_bases]
+    call_chunks = [part.calls for part in parts if len(part.calls)]
+    skipped = {k: sum(int(part.skipped.get(k, 0)) for part in parts) for k in parts[0].skipped}
+    if encoding == "sequence" and len(parts) > 1:
+        # one read raises at the second record; across chunks it is seen only here
+        seen = set()
+        for chrom, pos, *_ in site_rows:
+            if (chrom, pos) in seen:
+                raise InputError(vcf, f"record {chrom}:{pos}: a second record at this position; "
+                                      "merge records with 'bcftools norm -m+' for sequence encoding")
+            seen.add((chrom, pos))
     M = len(site_rows)
     sites = pd.DataFrame(site_rows, columns=["chrom", "pos", "ref", "alt", "n_alleles", "multiallelic",
                                             "line", "region"])
@@ -824,7 +1026,7 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
     sb = np.full((M, kmax), -1, np.int8)
     for i, b in enumerate(site_bases):
         sb[i, :len(b)] = b
-    calls = np.concatenate(call_chunks, axis=0) if call_chunks else np.zeros((0, n, 2), np.int8)
+    calls = _concat_calls(call_chunks, n)
     if encoding == "variants":
         sites["column"] = np.arange(M)
         ref_onehot = np.zeros((M, 4), np.float32)
@@ -864,6 +1066,161 @@ def read_genotypes(vcf, fasta, *, regions=None, samples=None, encoding: str = "v
     return GenotypeData(samples=sample_ids, features=features, sites=sites, calls=calls,
                         site_bases=sb, reference=reference_comp, skipped=skipped,
                         encoding=encoding, haplotypes=haplotypes)
+
+
+# ----------------------------------------------------------------------------- chunks
+def plan_chunks(vcf, k: int, *, lengths: dict, regions=None, region_order: bool = False,
+                index=None) -> list[list[tuple]]:
+    """Cut an indexed VCF/BCF into ``k`` chunks of about equal genome length, in reading order.
+
+    Reading the chunks one after the other (:func:`read_genotype_part` with
+    ``intervals=chunks[i]``) meets exactly the records, in exactly the order, of one reading of
+    the whole file by :func:`read_genotypes`:
+
+    - no regions, or regions with ``region_order=False`` (the VCF itself has no index, so
+      :func:`read_genotypes` scans it): the file's order. Contigs come in the order they appear
+      in the file (the file offset of each contig's first record, found through the index), each
+      cut into consecutive position ranges (with regions: the merged regions on it); a record
+      belongs to the range its start lies in.
+    - regions with ``region_order=True`` (the VCF has an index, through which
+      :func:`read_genotypes` reads region by region): the regions in the order given, each cut
+      into consecutive ranges; contigs absent from the index are left out, as there.
+
+    ``lengths``: contig -> length in bp (the reference FASTA's) to weigh the contigs; a contig
+    without a length weighs 1. ``regions``: parsed regions (:func:`parse_regions`) or None.
+    ``index``: index file when not beside the VCF. Returns ``k`` lists of
+    ``(chrom, start0, end or None, region)``: end None reads to the contig's end, region is
+    the index of the cohort region of the stretch or -1 (see :func:`read_genotype_part`). A chunk
+    may be empty (``k`` above the number of base pairs to cut). The file must be sorted by
+    position within each contig (an index guarantees it).
+    """
+    import pysam
+
+    if k < 1:
+        raise InputError("config", f"import_chunks {k}: expected 1 or more")
+    try:
+        vf = pysam.VariantFile(str(vcf), index_filename=None if index is None else str(index))
+    except (OSError, ValueError) as err:
+        raise InputError(vcf, f"cannot be read as VCF/BCF ({err})") from None
+    with vf:
+        if vf.index is None:
+            raise InputError(vcf, "has no index (.tbi or .csi); reading it in chunks needs one "
+                                  "(tabix -p vcf, or bcftools index)")
+        index_contigs = list(vf.index)
+        if region_order:
+            present = set(index_contigs)
+            segments = [(c, s, e, r) for r, (c, s, e) in enumerate(regions) if c in present]
+        else:
+            first = []
+            for contig in index_contigs:
+                try:
+                    rec = next(vf.fetch(contig), None)
+                except ValueError as err:
+                    raise InputError(vcf, f"contig {contig!r} of the index cannot be read ({err}); "
+                                          "is it declared in the header?") from None
+                if rec is not None:
+                    first.append((vf.tell(), contig))
+            order = [c for _, c in sorted(first)]
+            if regions is None:
+                segments = [(c, 0, None, -1) for c in order]
+            else:
+                by_chrom: dict = {}
+                for c, s, e in regions:
+                    by_chrom.setdefault(c, []).append((s, e))
+                segments = []
+                for c in order:
+                    merged: list = []
+                    for s, e in sorted(by_chrom.get(c, ())):
+                        if merged and s <= merged[-1][1]:
+                            merged[-1][1] = max(merged[-1][1], e)
+                        else:
+                            merged.append([s, e])
+                    segments += [(c, s, e, -1) for s, e in merged]
+
+    def weight(seg):
+        c, s, e, _ = seg
+        return e - s if e is not None else max(int(lengths.get(c, 0)) - s, 1)
+
+    weights = [weight(seg) for seg in segments]
+    total = sum(weights)
+    cuts = [total * j // k for j in range(k + 1)]
+    chunks: list = [[] for _ in range(k)]
+    offset, j = 0, 0
+    for (c, s, e, r), w in zip(segments, weights):
+        a = 0
+        while a < w:
+            while j < k - 1 and cuts[j + 1] <= offset + a:
+                j += 1
+            b = w if j == k - 1 else min(w, cuts[j + 1] - offset)
+            chunks[j].append((c, s + a, e if b == w else s + b, r))
+            a = b
+        offset += w
+    return chunks
+
+
+def parse_chunk(chunk: str) -> tuple[int, int]:
+    """(i, k) of a chunk name ``"i-of-k"`` (Snakemake's scatteritem); 1 <= i <= k."""
+    m = re.fullmatch(r"(\d+)-of-(\d+)", str(chunk))
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise InputError("chunk", f"{chunk!r} is not 'i-of-k' with 1 <= i <= k")
+    return int(m.group(1)), int(m.group(2))
+
+
+def has_index(vcf) -> bool:
+    """Whether htslib finds an index (.tbi/.csi) beside ``vcf``, as :func:`read_genotypes` asks."""
+    import pysam
+
+    old = pysam.set_verbosity(0)
+    try:
+        with pysam.VariantFile(str(vcf)) as vf:
+            return vf.index is not None
+    except (OSError, ValueError):
+        return False
+    finally:
+        pysam.set_verbosity(old)
+
+
+def bgzip_vcf(vcf, out) -> None:
+    """Write a bgzip-compressed copy of the plain-text VCF ``vcf`` to ``out`` (.vcf.gz)."""
+    import pysam
+
+    if check_vcf_file(vcf) != "vcf":
+        raise InputError(vcf, "is not a plain-text VCF; only .vcf files need compressing")
+    pysam.tabix_compress(str(vcf), str(out), force=True)
+
+
+def index_vcf(vcf, out) -> None:
+    """Write a CSI index of the bgzipped VCF or BCF ``vcf`` to ``out``; ``vcf`` is not touched.
+
+    Raises InputError when the file cannot be indexed: a plain-text VCF (compress it with
+    :func:`bgzip_vcf` first), or records not sorted by contig and position.
+    """
+    import pysam
+
+    kind = check_vcf_file(vcf)
+    advice = ("an index needs records sorted by contig and position (bcftools sort), "
+              "or set import_chunks: 1 to read the file in one job")
+    try:
+        if kind == "bgzf-vcf":
+            old = pysam.set_verbosity(0)
+            try:
+                pysam.tabix_index(str(vcf), preset="vcf", index=str(out), csi=True, force=True)
+            finally:
+                pysam.set_verbosity(old)
+        elif kind == "bgzf-bcf":
+            from pysam import bcftools
+
+            bcftools.index("--csi", "--force", "-o", str(out), str(vcf))
+        else:
+            raise InputError(vcf, f"cannot be indexed as it is ({kind}); expected bgzipped VCF "
+                                  "(.vcf.gz) or BCF")
+    except InputError:
+        raise
+    except Exception as err:  # pysam raises OSError, SamtoolsError
+        detail = " ".join(str(err).split())
+        raise InputError(vcf, f"cannot be indexed ({detail}); {advice}") from None
+    if not Path(out).exists():
+        raise InputError(vcf, f"cannot be indexed (no index written); {advice}")
 
 
 # ----------------------------------------------------------------------------- imputation

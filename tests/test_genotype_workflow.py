@@ -262,3 +262,51 @@ def test_haplotypes_on_an_unphased_vcf_stop_with_one_line(tmp_path):
     assert "sample '" in errors[0] and str(files["vcf"]) in errors[0]
     assert errors[0].split(" ERROR ", 1)[1] in result.stderr
     assert not (tmp_path / "results/unphased/data/onehot.npy").exists()
+
+
+# ---- import_chunks: the VCF read in scatter jobs, gathered into the same files ---------------------
+
+CHUNK_GROUP = pytest.mark.xdist_group("chunked_import")
+IMPORT_FILES = ["samples.tsv", "onehot.npy", "missing.npy", "dosage.npy", "features.tsv", "filtered.tsv"]
+
+
+@CHUNK_GROUP
+def test_chunked_import_writes_the_one_job_files_byte_for_byte(tmp_path):
+    """import_chunks 3 (indexed .vcf.gz) and 2 (a plain .vcf: bgzipped and indexed first) give
+    the bytes of import_chunks 1, with the filters biting, from separate scatter jobs."""
+    c = family_cohort(n_founders=40, n_sites=300, seed=4)
+    files = gs.write_cohort(tmp_path / "cohort", c, phased=True, missing_rate=0.03, unphenotyped=4, seed=4)
+    plain = gs.write_vcf(tmp_path / "cohort" / "plain.vcf", c, phased=True, missing_rate=0.03, seed=4)
+    base = {"source": "vcf", "vcf": str(files["vcf"]), "fasta": str(files["fasta"]),
+            "phenotypes": str(files["phenotypes"]), "haplotypes": True, "min_maf": 0.15,
+            "max_missing_sample": 0.045}
+    config = {"cohorts": {"one": base, "three": {**base, "import_chunks": 3},
+                          "plain": {**base, "vcf": str(plain), "import_chunks": 2}},
+              "models": {"ridge": {}}, "resources": {"gpu": 0}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    targets = [f"results/{name}/data/{f}" for name in config["cohorts"] for f in IMPORT_FILES]
+    run_snakemake(tmp_path, path, *targets)
+    results = tmp_path / "results"
+    filtered = read(results / "one/data/filtered.tsv")
+    assert {"mind", "maf"} <= set(filtered.reason)                # filters over the whole cohort bite
+    assert np.load(results / "one/data/onehot.npy").shape[0] == 2 * len(read(results / "one/data/samples.tsv"))
+    for name in ("three", "plain"):
+        for f in IMPORT_FILES:
+            assert (results / name / "data" / f).read_bytes() == (results / "one/data" / f).read_bytes(), (name, f)
+    one = json.loads((results / "one/data/import_summary.json").read_text())
+    three = json.loads((results / "three/data/import_summary.json").read_text())
+    assert one == three
+    # the chunks ran as separate jobs, each with its log and benchmark; their .npz files are temp()
+    for name, k in (("three", 3), ("plain", 2)):
+        for i in range(1, k + 1):
+            log = (results / name / f"logs/import_chunks/{i}-of-{k}.log").read_text()
+            assert f"chunk {i} of {k} of " in log
+            assert (results / name / f"benchmarks/import_chunks/{i}-of-{k}.tsv").exists()
+        assert not list((results / name / "data/chunks").glob("*.npz"))
+        assert f"gathered {k} chunks" in (results / name / "logs/import.log").read_text()
+    assert not (results / "three/data/chunks/input.csi").exists()           # it had its own index
+    assert (results / "plain/logs/import_chunks/bgzip.log").exists()
+    assert (results / "plain/data/chunks/input.csi").exists()
+    assert not (results / "plain/data/chunks/input.vcf.gz").exists()        # temp(): gone after use
+    assert not (results / "one/logs/import_chunks").exists()

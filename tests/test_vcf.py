@@ -350,3 +350,205 @@ def test_multidigit_alleles_extra_format_fields_and_gt_not_first():
     np.testing.assert_array_equal(t[2, 0], (A + G) / 2)     # 0/2
     np.testing.assert_array_equal(t[3], [C, C, T])           # haploid 1, 0/0, 1/1
     np.testing.assert_array_equal(t[0, 2], (G + T) / 2)
+
+
+# ------------------------------------------------------------------------------ chunked reading
+CHUNK_CONTIGS = {"chr1": 4000, "chr2": 2500, "chr3": 900}       # header order
+CHUNK_FILE_ORDER = ["chr2", "chr1", "chr3"]                      # record order: not the header's
+CHUNK_RECORDS = {"chr1": 40, "chr2": 25, "chr3": 12}
+CHUNK_KS = [1, 2, 3, 7]
+CHUNK_DELETIONS = {"chr1": (1000, 1800), "chr2": (2400, 2480)}   # long REFs across chunk cuts
+
+
+def write_multicontig_vcf(d: Path, *, phased: bool, seed: int = 0, n_samples: int = 14) -> dict:
+    """A three-contig cohort whose records are not in the header's contig order: SNVs,
+    multi-allelic records, indels and symbolic alleles (skipped or dropped), missing calls and
+    half-calls, haploid calls on chr3, and sample x03 missing half its calls on chr1 only (so
+    its call rate differs from chunk to chunk). Writes cohort.vcf (plain), cohort.vcf.gz (+ .tbi),
+    unindexed.vcf.gz, cohort.bcf (+ .csi), ref.fa (+ .fai), phenotypes.tsv; returns their paths."""
+    from pysam import bcftools
+
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    seqs = {c: "".join(rng.choice(list("ACGT"), n)) for c, n in CHUNK_CONTIGS.items()}
+    fasta = d / "ref.fa"
+    fasta.write_text("".join(f">{c}\n{s}\n" for c, s in seqs.items()))
+    pysam.faidx(str(fasta))
+    ids = [f"x{i:02d}" for i in range(n_samples)]
+    lines = ["##fileformat=VCFv4.2", *(f"##contig=<ID={c},length={n}>" for c, n in CHUNK_CONTIGS.items()),
+             '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+             "\t".join(["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT", *ids])]
+    sep = "|" if phased else "/"
+    for chrom in CHUNK_FILE_ORDER:
+        positions = set(rng.choice(np.arange(1, CHUNK_CONTIGS[chrom] + 1), CHUNK_RECORDS[chrom], replace=False))
+        long_deletion = CHUNK_DELETIONS.get(chrom)
+        if long_deletion:
+            positions.add(long_deletion[0])
+        for p in sorted(positions):
+            ref = seqs[chrom][p - 1]
+            others = [b for b in "ACGT" if b != ref]
+            u = rng.random()
+            if long_deletion and p == long_deletion[0]:    # spans where chunks are cut: counted once
+                ref, u = seqs[chrom][p - 1:long_deletion[1]], 0.0
+            alts = ([ref[0]] if len(ref) > 1 else [ref + "T"] if u < 0.06 else list(rng.choice(others, 2, replace=False)) if u < 0.2
+                    else [str(rng.choice(others)), "<*>"] if u < 0.25 else [str(rng.choice(others))])
+            freq = rng.dirichlet(np.ones(len(alts) + 1) * 0.7)
+            gts = []
+            for s in range(n_samples):
+                a = rng.choice(len(alts) + 1, 2, p=freq)
+                miss = 0.5 if (s == 3 and chrom == "chr1") else 0.04
+                if chrom == "chr3" and s == 0:
+                    gts.append(str(a[0]))                                  # haploid
+                elif rng.random() < miss:
+                    gts.append(f".{sep}.")
+                elif rng.random() < 0.02:
+                    gts.append(f".{sep}{a[1]}")                            # half-call: missing
+                else:
+                    gts.append(f"{a[0]}{sep}{a[1]}")
+            lines.append("\t".join([chrom, str(p), ".", ref, ",".join(alts), ".", "PASS", ".", "GT", *gts]))
+    plain = d / "cohort.vcf"
+    plain.write_text("\n".join(lines) + "\n")
+    gz = d / "cohort.vcf.gz"
+    pysam.tabix_compress(str(plain), str(gz), force=True)
+    pysam.tabix_index(str(gz), preset="vcf", force=True)
+    unindexed = d / "unindexed.vcf.gz"
+    shutil.copy(gz, unindexed)
+    bcf = d / "cohort.bcf"
+    bcftools.view("-Ob", "-o", str(bcf), str(gz), catch_stdout=False)
+    bcftools.index("--csi", str(bcf))
+    phenotypes = d / "phenotypes.tsv"
+    values = [f"{v:.4f}" for v in rng.normal(0, 1, n_samples)]
+    values[5] = ""                                                         # unphenotyped
+    phenotypes.write_text("id\tphenotype\n" + "".join(f"{i}\t{v}\n" for i, v in zip(ids, values)))
+    return {"plain": plain, "gz": gz, "unindexed": unindexed, "bcf": bcf, "fasta": fasta,
+            "phenotypes": phenotypes, "ids": ids}
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["unphased", "phased"])
+def multicontig(request, tmp_path_factory):
+    return write_multicontig_vcf(tmp_path_factory.mktemp("chunks"), phased=request.param,
+                                 seed=11 if request.param else 12) | {"phased": request.param}
+
+
+def read_in_chunks(vcf, fasta, k, *, read_index=None, regions=None, region_order=None, **options):
+    """What the chunked import does: plan, read every chunk (through a save/load round trip),
+    assemble. ``region_order`` defaults to whether ``vcf`` has its own index."""
+    from seq2pheno import vcf as v
+
+    reference = Reference(fasta)
+    region_list = parse_regions(regions, reference)
+    if region_order is None:
+        region_order = region_list is not None and v.has_index(vcf)
+    plan = v.plan_chunks(vcf, k, lengths=reference.lengths, regions=region_list,
+                         region_order=region_order, index=read_index)
+    assert len(plan) == k
+    parts = []
+    for i, intervals in enumerate(plan):
+        part = v.read_genotype_part(vcf, reference, intervals=intervals, index=read_index,
+                                    regions=regions, **options)
+        path = Path(fasta).parent / f"part{i}.npz"
+        part.save(path, chunk=i + 1, of=k)
+        loaded, meta = v.GenotypePart.load(path)
+        assert meta == {"chunk": i + 1, "of": k}
+        parts.append(loaded)
+    geno = v.assemble_genotypes(parts, fasta, vcf=vcf, regions=regions,
+                                encoding=options.get("encoding", "variants"),
+                                haplotypes=options.get("haplotypes", False))
+    return geno, plan
+
+
+def assert_same_genotypes(chunked, whole, *, filters: str = "bite"):
+    """Byte equality of everything the import writes from a GenotypeData (VCF line numbers
+    aside: a chunk reads through the index, which does not count lines)."""
+    assert chunked.samples == whole.samples
+    pd.testing.assert_frame_equal(chunked.features, whole.features)
+    pd.testing.assert_frame_equal(chunked.sites.drop(columns="line"), whole.sites.drop(columns="line"))
+    assert chunked.skipped == whole.skipped
+    assert chunked.calls.tobytes() == whole.calls.tobytes()
+    assert chunked.site_bases.tobytes() == whole.site_bases.tobytes()
+    assert chunked.reference.tobytes() == whole.reference.tobytes()
+    for a, b in zip(chunked.tensor(), whole.tensor()):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    for a, b in zip(chunked.dosage(), whole.dosage()):
+        assert a.tobytes() == b.tobytes()
+    if filters == "skip":
+        return
+    settings = {"max_missing_sample": 0.1, "max_missing_variant": 0.2, "min_maf": 0.1}
+    fc, fw = filter_variants_samples(chunked, **settings), filter_variants_samples(whole, **settings)
+    if filters == "bite":  # a sample (x03: its chr1 calls) and variants are removed
+        assert set(fw["removed"]["kind"]) == {"sample", "variant"}
+    assert (fc["samples"] == fw["samples"]).all() and (fc["sites"] == fw["sites"]).all()
+    pd.testing.assert_frame_equal(fc["removed"], fw["removed"])
+    sc = chunked.subset(fc["samples"], fc["sites"]).tensor()[0]
+    sw = whole.subset(fw["samples"], fw["sites"]).tensor()[0]
+    assert sc.tobytes() == sw.tobytes()
+
+
+@pytest.mark.parametrize("k", CHUNK_KS)
+@pytest.mark.parametrize("fmt", ["gz", "bcf"])
+def test_chunks_concatenated_equal_the_whole_file(multicontig, fmt, k):
+    options = {"haplotypes": multicontig["phased"]}
+    whole = read_genotypes(multicontig[fmt], multicontig["fasta"], **options)
+    assert set(whole.features["chrom"]) == set(CHUNK_CONTIGS) and whole.skipped["indel"] > 0
+    assert whole.features["chrom"].drop_duplicates().tolist() == CHUNK_FILE_ORDER
+    chunked, plan = read_in_chunks(multicontig[fmt], multicontig["fasta"], k, **options)
+    assert_same_genotypes(chunked, whole)
+    if k == 7:   # more chunks than contigs: contigs are cut inside, in file order
+        assert sum(len(c) for c in plan) > len(CHUNK_CONTIGS)
+        assert [iv[0] for c in plan for iv in c] == sorted(
+            (iv[0] for c in plan for iv in c), key=CHUNK_FILE_ORDER.index)
+
+
+@pytest.mark.parametrize("k", CHUNK_KS)
+def test_chunks_of_an_unindexed_or_plain_vcf_through_a_made_index(multicontig, tmp_path, k):
+    from seq2pheno import vcf as v
+
+    # unsorted, overlapping regions: read in file order when the VCF has no index of its own
+    regions = ["chr1:2001-4000", "chr2:1-2500", "chr1:1-2500", "chr3:1-900"]
+    for name in ("plain", "unindexed"):
+        src = multicontig[name]
+        read = src
+        if name == "plain":
+            read = tmp_path / "copy.vcf.gz"
+            v.bgzip_vcf(src, read)
+        index = tmp_path / f"{name}.csi"
+        v.index_vcf(read, index)
+        assert not v.has_index(src)
+        for regs, missing in ((None, "mean"), (regions, "reference")):
+            whole = read_genotypes(src, multicontig["fasta"], regions=regs, missing=missing)
+            chunked, _ = read_in_chunks(read, multicontig["fasta"], k, read_index=index, regions=regs,
+                                        region_order=False, missing=missing)
+            assert_same_genotypes(chunked, whole, filters="bite" if missing == "mean" else "run")
+
+
+@pytest.mark.parametrize("k", CHUNK_KS)
+def test_chunks_of_regions_in_given_order_and_sequence_encoding(multicontig, k):
+    fasta = multicontig["fasta"]
+    regions = ["chr1:2001-4000", "chr2:1-2500", "chr1:1-2500", "chr3:301-900"]  # region order, overlapping
+    whole = read_genotypes(multicontig["gz"], fasta, regions=regions)
+    assert whole.features["chrom"].drop_duplicates().tolist() == ["chr1", "chr2", "chr3"]  # not file order
+    chunked, _ = read_in_chunks(multicontig["gz"], fasta, k, regions=regions)
+    assert_same_genotypes(chunked, whole)
+    seq_regions = ["chr3:1-900", "chr1:101-1600"]
+    options = {"encoding": "sequence", "haplotypes": multicontig["phased"]}
+    whole = read_genotypes(multicontig["bcf"], fasta, regions=seq_regions, **options)
+    chunked, plan = read_in_chunks(multicontig["bcf"], fasta, k, regions=seq_regions, **options)
+    assert_same_genotypes(chunked, whole)
+    # more chunks than base pairs: the extra chunks are empty and harmless
+    first = int(read_genotypes(multicontig["gz"], fasta, regions=["chr2:1-2500"]).features["pos"].iloc[0])
+    tiny = [f"chr2:{first}-{first + 2}"]
+    chunked, plan = read_in_chunks(multicontig["gz"], fasta, 5, regions=tiny)
+    assert [len(c) for c in plan].count(0) == 2
+    assert_same_genotypes(chunked, read_genotypes(multicontig["gz"], fasta, regions=tiny), filters="skip")
+
+
+def test_plan_needs_an_index_and_chunk_names_are_checked(multicontig, tmp_path):
+    from seq2pheno import vcf as v
+
+    with pytest.raises(InputError, match="has no index"):
+        v.plan_chunks(multicontig["unindexed"], 2, lengths=CHUNK_CONTIGS)
+    with pytest.raises(InputError, match="cannot be indexed"):
+        v.index_vcf(multicontig["plain"], tmp_path / "x.csi")
+    assert v.parse_chunk("2-of-3") == (2, 3)
+    with pytest.raises(InputError, match="i-of-k"):
+        v.parse_chunk("4-of-3")
