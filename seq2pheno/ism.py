@@ -17,6 +17,14 @@ small remainder of the network (the first Dense's activation and every later lay
 evaluated per mutant, in large batches. Identity edits are skipped (as tangermeme does).
 Models outside that family fall back to :func:`naive_ism` (one forward pass per mutant),
 with a log line saying why.
+
+When the layers before the first Dense are affine (linear convolutions, average pooling,
+as in the ``default`` preset), a substitution changes the pre-activation by a fixed vector
+per (position, base), tabulated once. If the layers after it are Dense / Activation /
+Rescaling / dropout, each chunk of sequences is then evaluated by one function compiled by
+the Keras backend (TensorFlow: XLA ``jit_compile``; JAX: ``jax.jit``) that forms the mutant
+pre-activations from that table and runs the remainder, fused: no mutants x units array is
+stored. Other plans, and other backends, run the same steps in numpy.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ __all__ = ["ism", "naive_ism", "supports_fast_ism", "position_importance", "glob
            "saliency", "saliency_importance", "importance_table", "compare_importance"]
 
 _EYE = np.eye(4, dtype=np.float32)
+#: The three other bases of each base, in the order (b + 1, b + 2, b + 3) mod 4.
+_OTHERS = (np.arange(4)[:, None] + np.arange(1, 4)[None, :]) % 4
 #: Elements (float32) of the largest intermediate array of one fast-ISM chunk (~64 MB).
 _ELEMENT_BUDGET = 16_000_000
 #: Mutant rows pushed through the layers after the first Dense at once (cache-sized).
@@ -60,6 +70,17 @@ def _rows(x, start: int, stop: int) -> np.ndarray:
 
 
 _NUMPY_ACTIVATIONS: dict | None = None
+_BLAS_CONTROLLER = None
+
+
+def _blas_controller():
+    """A threadpoolctl controller, made once (finding the libraries takes milliseconds)."""
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
+    return _BLAS_CONTROLLER
 
 
 def _gelu(a: np.ndarray) -> np.ndarray:
@@ -131,9 +152,23 @@ def _is_linear(fn: Callable | None) -> bool:
     return fn is None or getattr(fn, "__name__", "") == "linear"
 
 
+def _is_identity(layer) -> bool:
+    """Dropout and noise layers: the identity at inference."""
+    kl = _keras().layers
+    return type(layer) in (kl.Dropout, kl.GaussianNoise, kl.GaussianDropout, kl.AlphaDropout)
+
+
 def _identity_edits(xb: np.ndarray) -> np.ndarray:
     """(B, L, 4) bool: True where setting position i to base b leaves ``xb`` unchanged."""
     return np.all(xb[:, :, None, :] == _EYE[None, None, :, :], axis=-1)
+
+
+def _is_one_hot(a: np.ndarray) -> bool:
+    """True when every row ``a[..., :]`` (4 channels) is one-hot (one 1, three 0s)."""
+    rows = a.size // 4
+    # exactly `rows` nonzeros and no zero row sum: one nonzero per row, equal to its sum 1
+    return (np.count_nonzero(a) == rows
+            and bool(np.all(a.reshape(rows, 4) @ np.ones(4, a.dtype) == 1)))
 
 
 def _alternatives(xb: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,14 +179,12 @@ def _alternatives(xb: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np
     bases, identity edits skipped); otherwise A = 4 (every base; ``N`` or heterozygous
     rows have four real edits).
     """
-    sub = np.moveaxis(xb[:, positions, :], 0, 1)                     # (P, B, 4)
-    P, B = sub.shape[:2]
-    if np.all(sub.sum(axis=-1) == 1) and np.all((sub == 0) | (sub == 1)):
-        ref = sub.argmax(axis=-1)
-        alt = (ref[:, :, None] + np.arange(1, 4)[None, None, :]) % 4
-        return alt, np.ones(alt.shape, dtype=bool)
+    sub = xb[:, positions, :]                                        # (B, P, 4)
+    B, P = sub.shape[:2]
+    if _is_one_hot(sub):
+        return _OTHERS[sub.argmax(axis=-1).T], np.ones((P, B, 3), dtype=bool)
     alt = np.broadcast_to(np.arange(4), (P, B, 4)).copy()
-    valid = ~np.all(sub[:, :, None, :] == _EYE[None, None], axis=-1)
+    valid = ~np.all(np.moveaxis(sub, 0, 1)[:, :, None, :] == _EYE[None, None], axis=-1)
     return alt, valid
 
 
@@ -292,6 +325,91 @@ def _local_layer(layer, n_in: int, c_in: int) -> _Local | None:
     raise _Unsupported(f"layer {layer.name!r} ({kind.__name__}) before Flatten")
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One step of the head (the layers after the first Dense's kernel), on (M, n) rows.
+
+    ``kind``: "act" (``activation`` only), "dense" (``h @ arrays[0] + arrays[1]``, then
+    ``activation``), "scale" (``h * arrays[0] + arrays[1]``: Rescaling) or "layer" (any
+    other Keras layer, called as is).
+    """
+
+    kind: str
+    activation: Callable | None = None
+    arrays: tuple = ()
+    layer: object = None
+
+
+#: Compiled chunk evaluators by (backend, head structure, one-hot); each compiles once
+#: per input shape.
+_COMPILED: dict = {}
+
+
+def _run_head(structure: tuple, h, weights: tuple):
+    """Backend ops: model outputs (M,) from first-Dense pre-activations ``h`` (M, units).
+
+    ``structure``: ``(kind, activation)`` of each :class:`_Step` (no "layer" steps);
+    ``weights``: their arrays, concatenated in order.
+    """
+    ops = _keras().ops
+    k = 0
+    for kind, act in structure:
+        if kind == "dense":
+            h = ops.matmul(h, weights[k]) + weights[k + 1]
+            k += 2
+        elif kind == "scale":
+            h = h * weights[k] + weights[k + 1]
+            k += 2
+        if act is not None:
+            h = act(h)
+    return ops.reshape(h, (-1,))
+
+
+def _chunk_deltas(structure: tuple, one_hot: bool, x, ref_pre, effect, *weights):
+    """Backend ops: the ISM deltas (B, L, 4) float32 of sequences ``x`` (B, L, 4) float32.
+
+    ``ref_pre`` (B, U) float32: first-Dense pre-activations of ``x``; ``effect`` (L, 4, U)
+    float32 (:meth:`_FastISM.effect_table`). Each substitution puts a row ``t`` at
+    position i: the three other bases (``one_hot``: every row of ``x`` is one-hot; the
+    rows are ``x`` rolled by 1, 2, 3 channels) or each of the four bases. Its
+    pre-activation ``ref_pre[s] + sum_c (t - x[s, i])[c] E[i, c]`` is formed inside the
+    compiled function (never stored); the delta goes to channel argmax(t), 0 for identity
+    edits.
+    """
+    ops = _keras().ops
+    targets = ([ops.roll(x, k, axis=-1) for k in (1, 2, 3)] if one_hot
+               else [ops.convert_to_tensor(_EYE[c]) for c in range(4)])
+    coef = ops.stack([t - x for t in targets], axis=2)                      # (B, L, A, 4)
+    pre = ref_pre[:, None, None, :]
+    for c in range(4):
+        pre = pre + coef[..., c:c + 1] * effect[None, :, None, c, :]        # (B, L, A, U)
+    f = _run_head(structure, ops.reshape(pre, (-1, ref_pre.shape[-1])), weights)
+    f_ref = _run_head(structure, ref_pre, weights)
+    d = ops.reshape(f, coef.shape[:3]) - f_ref[:, None, None]               # (B, L, A)
+    d = ops.where(ops.any(coef != 0, axis=-1), d, 0.0)
+    return sum(t * d[..., a:a + 1] for a, t in enumerate(targets))
+
+
+def _compiled_chunk_deltas(structure: tuple, one_hot: bool) -> Callable | None:
+    """:func:`_chunk_deltas` for ``structure``, compiled whole by the Keras backend
+    (TensorFlow: XLA ``jit_compile``; JAX: ``jax.jit``); None on other backends."""
+    backend = _keras().backend.backend()
+    key = (backend, structure, one_hot)
+    if key not in _COMPILED:
+        fn = lambda *args: _chunk_deltas(structure, one_hot, *args)  # noqa: E731
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            _COMPILED[key] = tf.function(fn, jit_compile=True)
+        elif backend == "jax":
+            import jax
+
+            _COMPILED[key] = jax.jit(fn)
+        else:
+            _COMPILED[key] = None
+    return _COMPILED[key]
+
+
 class _FastISM:
     """Exact windowed ISM plan for ``Sequential([local layers..., Flatten, Dense, rest...])``.
 
@@ -333,8 +451,7 @@ class _FastISM:
         if i == len(layers):
             raise _Unsupported("no Flatten layer")
         i += 1
-        while i < len(layers) and type(layers[i]) in (kl.Dropout, kl.GaussianNoise,
-                                                      kl.GaussianDropout, kl.AlphaDropout):
+        while i < len(layers) and _is_identity(layers[i]):
             i += 1
         if i == len(layers) or type(layers[i]) is not kl.Dense:
             raise _Unsupported("Flatten is not followed by Dense")
@@ -415,10 +532,18 @@ class _FastISM:
         rows = max(1, mutants_per_position)
         return max(1, min(_HEAD_BLOCK // rows, _LOCAL_BLOCK // (rows * per_mutant)))
 
-    def chunk_sequences(self, n_positions: int, batch_size: int) -> int:
-        """Sequences per chunk: about ``batch_size`` mutants, reference activations bounded."""
+    def chunk_sequences(self, n_positions: int, batch_size: int, whole: bool = False) -> int:
+        """Sequences per chunk: about ``batch_size`` mutants, reference activations bounded.
+
+        ``whole``: every mutant of a chunk is evaluated at once (the compiled path), so
+        its activations after the first Dense count against the memory budget too.
+        """
         per_seq = sum(loc.n_in * loc.c_in + loc.n_out * loc.c_out for loc in self.local)
         per_seq += 8 * n_positions
+        if whole:
+            widths = [self.units] + [step.arrays[0].shape[1] for step in self.head_steps()
+                                     if step.kind == "dense"]
+            per_seq += 4 * n_positions * sum(widths)
         by_memory = max(1, _ELEMENT_BUDGET // max(per_seq, 1))
         by_batch = max(1, batch_size // max(4 * n_positions, 1))
         return max(1, min(by_memory, by_batch))
@@ -506,43 +631,53 @@ class _FastISM:
         dpre = np.matmul(delta.astype(np.float32, copy=False), w_win)          # (P, B*A, units)
         return dpre.reshape(P, B, A, self.units)
 
-    def _head_steps(self) -> list[Callable[[np.ndarray], np.ndarray]]:
-        """The layers after the first Dense as numpy functions on float32 (M, units) arrays.
+    def head_steps(self) -> list[_Step]:
+        """The first Dense's activation and every later layer, in order, as :class:`_Step`s.
 
-        Dense, Activation, Rescaling and dropout/noise layers (identity at inference) run in
-        numpy (one GEMM each); any other layer is called through Keras.
+        Dense, Activation and Rescaling layers become arithmetic steps; dropout and noise
+        layers (the identity at inference) are left out; any other layer is kept as is.
         """
-        keras = _keras()
-        kl = keras.layers
-        steps: list[Callable[[np.ndarray], np.ndarray]] = [
-            lambda h: _activate(self.dense_activation, h, inplace=True)]
+        kl = _keras().layers
+        steps = [_Step("act", self.dense_activation)]
         for layer in self.rest:
             kind = type(layer)
-            if kind in (kl.Dropout, kl.GaussianNoise, kl.GaussianDropout, kl.AlphaDropout):
+            if _is_identity(layer):
                 continue
             if kind is kl.Dense:
-                w = _weight(layer.kernel)
-                b = _weight(layer.bias) if layer.use_bias else None
-                act = layer.activation
-
-                def dense(h, w=w, b=b, act=act):
-                    z = h @ w
-                    if b is not None:
-                        z += b
-                    return _activate(act, z, inplace=True)
-                steps.append(dense)
+                bias = (_weight(layer.bias) if layer.use_bias
+                        else np.zeros(layer.units, dtype=np.float32))
+                steps.append(_Step("dense", layer.activation, (_weight(layer.kernel), bias)))
             elif kind is kl.Activation:
-                steps.append(lambda h, act=layer.activation: _activate(act, h))
+                steps.append(_Step("act", layer.activation))
             elif kind is kl.Rescaling:
-                scale = np.asarray(_np(layer.scale) if hasattr(layer.scale, "shape")
-                                   else layer.scale, dtype=np.float32)
-                offset = np.asarray(_np(layer.offset) if hasattr(layer.offset, "shape")
-                                    else layer.offset, dtype=np.float32)
-                steps.append(lambda h, a=scale, o=offset: h * a + o)
+                scale, offset = (np.asarray(_np(v) if hasattr(v, "shape") else v,
+                                            dtype=np.float32)
+                                 for v in (layer.scale, layer.offset))
+                steps.append(_Step("scale", None, (scale, offset)))
             else:
-                steps.append(lambda h, layer=layer: _np(layer(h, training=False))
-                             .astype(np.float32, copy=False))
+                steps.append(_Step("layer", None, layer=layer))
         return steps
+
+    def _numpy_head(self) -> list[Callable[[np.ndarray], np.ndarray]]:
+        """:meth:`head_steps` as numpy functions on float32 (M, units) arrays (one GEMM per
+        Dense; a kept Keras layer is called through Keras)."""
+        fns: list[Callable[[np.ndarray], np.ndarray]] = []
+        for step in self.head_steps():
+            if step.kind == "dense":
+                def dense(h, w=step.arrays[0], b=step.arrays[1], act=step.activation):
+                    z = h @ w
+                    z += b
+                    return _activate(act, z, inplace=True)
+                fns.append(dense)
+            elif step.kind == "act":
+                fns.append(lambda h, act=step.activation: _activate(act, h, inplace=True))
+            elif step.kind == "scale":
+                fns.append(lambda h, a=step.arrays[0], o=step.arrays[1]: h * a + o)
+            else:
+                # a copy: the next steps work in place
+                fns.append(lambda h, layer=step.layer: np.array(
+                    _np(layer(h, training=False)), dtype=np.float32))
+        return fns
 
     def head(self, pre: np.ndarray, batch_size: int = 65536, *, inplace: bool = False
              ) -> np.ndarray:
@@ -551,7 +686,7 @@ class _FastISM:
         ``inplace``: ``pre`` is a float32 array the caller gives up (it is overwritten).
         """
         if not hasattr(self, "_steps"):
-            self._steps = self._head_steps()
+            self._steps = self._numpy_head()
         out = np.empty(len(pre), dtype=np.float32)
         for s in range(0, len(pre), batch_size):
             h = pre[s:s + batch_size]
@@ -560,6 +695,51 @@ class _FastISM:
             for step in self._steps:
                 h = step(h)
             out[s:s + len(h)] = h.reshape(len(h), -1)[:, 0]
+        return out
+
+    def compiled_deltas(self) -> Callable | None:
+        """The compiled form of :meth:`deltas`, or None where there is none.
+
+        Available for affine plans whose head has only Dense, Activation, Rescaling and
+        identity layers, on the TensorFlow and JAX backends: all mutants of a chunk in
+        one compiled call (compiled once per shape: keep the number of sequences fixed).
+        """
+        steps = self.head_steps()
+        if (not self.affine or any(step.kind == "layer" for step in steps)
+                or _keras().backend.backend() not in ("tensorflow", "jax")):
+            return None
+        structure = tuple((step.kind, step.activation) for step in steps)
+        weights = [a for step in steps for a in step.arrays]
+        effect = self.effect_table()
+
+        def run(xb: np.ndarray) -> np.ndarray:
+            fn = _compiled_chunk_deltas(structure, _is_one_hot(xb))
+            ref_pre = self.reference(xb)[2].astype(np.float32)
+            return _np(fn(xb, ref_pre, effect, *weights)).astype(np.float64)
+        return run
+
+    def deltas(self, xb: np.ndarray) -> np.ndarray:
+        """ISM deltas (B, L, 4) float64 of sequences ``xb`` (B, L, 4) in numpy (any plan),
+        in blocks of positions that stay in cache."""
+        B, L, _ = xb.shape
+        positions = np.arange(L)
+        alt, valid = _alternatives(xb, positions)                           # (L, B, A)
+        ref = self.reference(xb)
+        ref32 = ref[2].astype(np.float32)
+        f = np.empty(alt.shape, dtype=np.float32)
+        # blocks of positions small enough to stay in cache from the first layer to the
+        # output (large temporaries cost more in page faults than in arithmetic)
+        step = self.position_block(B * alt.shape[2])
+        for p0 in range(0, L, step):
+            blk = self.pre_deltas(ref, positions[p0:p0 + step], alt[p0:p0 + step], ref32)
+            f[p0:p0 + step] = self.head(blk.reshape(-1, self.units), inplace=True
+                                        ).reshape(blk.shape[:3])
+        d = f.astype(np.float64)
+        d -= self.head(ref[2]).astype(np.float64)[None, :, None]
+        if not valid.all():
+            d[~valid] = 0.0
+        out = np.zeros((B, L, 4))
+        np.put_along_axis(out, np.moveaxis(alt, 0, 1), np.moveaxis(d, 0, 1), axis=2)
         return out
 
 
@@ -620,8 +800,8 @@ def naive_ism(model, x, batch_size: int = 4096, log: logging.Logger | None = Non
     return deltas
 
 
-def ism(model, x, *, batch_size: int = 65536, log: logging.Logger | None = None
-        ) -> np.ndarray:
+def ism(model, x, *, batch_size: int = 262144, log: logging.Logger | None = None,
+        compiled: bool = True) -> np.ndarray:
     """Exact in-silico mutagenesis of every single-base substitution.
 
     ``x``: (N, L, 4) float32 one-hot (array or memmap; an ``N`` base 0.25 per channel and
@@ -632,8 +812,11 @@ def ism(model, x, *, batch_size: int = 65536, log: logging.Logger | None = None
     Uses the windowed path (see the module docstring) for Sequential CNNs of Conv1D /
     pooling / Activation / Dropout -> Flatten -> Dense -> anything; any other model falls
     back to :func:`naive_ism` with a log line (forwarding at most 8192 mutants at once).
-    ``batch_size`` bounds the number of mutants handled per chunk of sequences. Progress
-    (sequences done / total) goes to ``log.info``.
+    ``batch_size`` bounds the number of mutants per chunk of sequences (chunks of equal
+    size; the compiled path also keeps a chunk's activations within about 64 MB).
+    ``compiled``: evaluate each chunk in one call compiled by the backend where the plan
+    allows it (:meth:`_FastISM.compiled_deltas`); False forces numpy. Progress (sequences
+    done / total) goes to ``log.info``.
     """
     if len(x.shape) != 3 or x.shape[2] != 4:
         raise ValueError(f"x must be one-hot N x L x 4, got shape {tuple(x.shape)}")
@@ -642,42 +825,31 @@ def ism(model, x, *, batch_size: int = 65536, log: logging.Logger | None = None
         return naive_ism(model, x, batch_size=min(batch_size, 8192), log=log)
     if x.shape[1] != plan.length:
         raise ValueError(f"x has {x.shape[1]} positions, the model expects {plan.length}")
+    run = plan.compiled_deltas() if compiled else None
+    if log is not None:
+        log.info("ISM: mutants evaluated %s", "by one compiled call per chunk" if run
+                 else "in numpy")
     # the GEMMs here are small (cache-sized blocks): BLAS threads only add contention
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _fast_ism(plan, x, batch_size, log)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        return _fast_ism(plan, run or plan.deltas, run is not None, x, batch_size, log)
 
 
-def _fast_ism(plan: _FastISM, x, batch_size: int, log: logging.Logger | None) -> np.ndarray:
+def _fast_ism(plan: _FastISM, run: Callable, whole: bool, x, batch_size: int,
+              log: logging.Logger | None) -> np.ndarray:
+    """:func:`ism` in equal chunks of sequences, ``run`` (:meth:`_FastISM.deltas` or its
+    compiled form) on each; ``whole``: ``run`` is compiled (all of a chunk's mutants at
+    once, the last chunk filled up to the others' size: one compiled shape)."""
     N, L, _ = x.shape
-    positions = np.arange(L)
-    per_chunk = plan.chunk_sequences(L, batch_size)
+    n_chunks = max(1, -(-N // plan.chunk_sequences(L, batch_size, whole)))
+    per_chunk = max(1, -(-N // n_chunks))
     deltas = np.zeros((N, L, 4), dtype=np.float64)
     next_report = 0
     for s in range(0, N, per_chunk):
         xb = _rows(x, s, s + per_chunk)
         B = len(xb)
-        alt, valid = _alternatives(xb, positions)                   # (L, B, A)
-        ref = plan.reference(xb)
-        ref_pre = ref[2]
-        f_ref = plan.head(ref_pre)                                   # (B,)
-        ref32 = ref_pre.astype(np.float32)
-        f = np.empty(alt.shape, dtype=np.float32)
-        # blocks of positions small enough to stay in cache from the first layer to the
-        # output (large temporaries cost more in page faults than in arithmetic)
-        step = plan.position_block(B * alt.shape[2])
-        for p0 in range(0, L, step):
-            # mutant pre-activations (P, B, A, U)
-            blk = plan.pre_deltas(ref, positions[p0:p0 + step], alt[p0:p0 + step], ref32)
-            f[p0:p0 + step] = plan.head(blk.reshape(-1, plan.units), inplace=True
-                                        ).reshape(blk.shape[:3])
-        d = f.astype(np.float64)
-        d -= f_ref.astype(np.float64)[None, :, None]
-        if not valid.all():
-            d[~valid] = 0.0
-        out = deltas[s:s + B]                                        # (B, L, 4) view, zeros
-        np.put_along_axis(out, np.moveaxis(alt, 0, 1), np.moveaxis(d, 0, 1), axis=2)
+        if whole and B < per_chunk:       # filled with copies of its first sequence
+            xb = np.concatenate([xb, np.repeat(xb[:1], per_chunk - B, axis=0)])
+        deltas[s:s + B] = run(xb)[:B]
         done = min(s + per_chunk, N)
         if log is not None and (done >= next_report or done == N):
             log.info("ISM: %d/%d sequences", done, N)

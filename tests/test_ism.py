@@ -46,7 +46,12 @@ FAMILY = {
     "kernel1_default_like": lambda: [KL.Conv1D(8, 1, activation="relu"), KL.Flatten(),
                                      KL.Dense(9, activation="relu"),
                                      KL.Dense(4, activation="relu"), KL.Dense(1)],
+    "affine_layernorm_head": lambda: [KL.Conv1D(3, 1), KL.Flatten(),
+                                      KL.Dense(6, activation="gelu"),
+                                      KL.LayerNormalization(), KL.Dense(1)],
 }
+#: Backends with a whole-function compiler (the compiled fast-ISM path).
+COMPILING = keras.backend.backend() in ("tensorflow", "jax")
 
 
 @pytest.mark.parametrize("name", sorted(FAMILY))
@@ -65,6 +70,68 @@ def test_fast_ism_equals_naive(name):
     assert np.all(fast[ref] == 0.0)
     # the N and heterozygous rows have four nonzero edits
     assert np.count_nonzero(fast[0, 2]) == 4 and np.count_nonzero(fast[1, 5]) == 4
+
+
+def default_model(length, sd=3.0):
+    from seq2pheno.models import build_cnn, resolve_spec
+
+    core = build_cnn(resolve_spec("default"), (length, 4))
+    return with_scale(list(core.layers), length=length, sd=sd)
+
+
+def mixed_onehot(length):
+    """5 sequences; rows 3 and 4 have an N base / a heterozygous site (four real edits)."""
+    x = onehot(5, length, seed=1)
+    x[3, 7] = 0.25
+    x[4, 9] = [0.5, 0.0, 0.0, 0.5]
+    return x
+
+
+@pytest.mark.skipif(not COMPILING, reason="no whole-function compiler on this backend")
+def test_default_preset_uses_the_compiled_path(monkeypatch, caplog):
+    length, sd = 60, 3.0
+    model = default_model(length, sd)
+    x = mixed_onehot(length)
+    naive = I.naive_ism(model, x)
+
+    def numpy_path(self, xb):
+        raise AssertionError("the numpy path was used")
+
+    monkeypatch.setattr(I._FastISM, "deltas", numpy_path)
+    log = logging.getLogger("test_ism_compiled")
+    with caplog.at_level(logging.INFO, logger="test_ism_compiled"):
+        # chunks of 2 sequences: one-hot, then N / heterozygous rows, then a padded one
+        fast = I.ism(model, x, batch_size=2 * 4 * length, log=log)
+    assert "compiled" in caplog.text and "5/5 sequences" in caplog.text
+    assert np.abs(naive).max() > 1e-3
+    assert np.abs(fast - naive).max() / sd <= 1e-4
+    assert np.all(fast[x == 1.0] == 0.0)
+    assert np.count_nonzero(fast[3, 7]) == 4 and np.count_nonzero(fast[4, 9]) == 4
+
+
+def test_numpy_path_when_compilation_is_off(monkeypatch, caplog):
+    length, sd = 60, 3.0
+    model = default_model(length, sd)
+    x = mixed_onehot(length)
+
+    def compiled(*args):
+        raise AssertionError("the compiled path was used")
+
+    monkeypatch.setattr(I, "_compiled_chunk_deltas", compiled)
+    log = logging.getLogger("test_ism_numpy")
+    with caplog.at_level(logging.INFO, logger="test_ism_numpy"):
+        fast = I.ism(model, x, batch_size=2 * 4 * length, log=log, compiled=False)
+    assert "in numpy" in caplog.text
+    assert np.abs(fast - I.naive_ism(model, x)).max() / sd <= 1e-5
+
+
+def test_compiled_path_needs_an_affine_first_stage_and_a_plain_head():
+    def compiled(name):
+        return I._FastISM(with_scale(FAMILY[name]())).compiled_deltas() is not None
+
+    assert compiled("affine_stage_gelu") == COMPILING
+    assert not compiled("affine_layernorm_head")      # LayerNormalization: numpy head
+    assert not compiled("valid_relu")                 # ReLU convolution: windowed deltas
 
 
 def test_linear_model_ism_equals_weight_differences(tmp_path, caplog):
