@@ -76,9 +76,9 @@ def run_step(step: str, d: Path, near_fraction: float, epochs: int) -> None:
         from seq2pheno import sources
 
         c = config["cohorts"]["big"]
-        cohort = sources.read_table(d / "table.csv", missing_phenotype=c["missing_phenotype"], log=log)
-        sources.write_cohort(cohort, samples_path=data["samples"], onehot_path=data["onehot"],
-                             features_path=data["features"], allow_n=c["allow_n"], source=d / "table.csv")
+        sources.import_table(d / "table.csv", samples_path=data["samples"], onehot_path=data["onehot"],
+                             features_path=data["features"], missing_phenotype=c["missing_phenotype"],
+                             allow_n=c["allow_n"], log=log)
     elif step == "curate":
         steps.curate(data["samples"], data["onehot"], config["curation"], log=log,
                      out={"duplicates": d / "duplicates.tsv", "removed": d / "removed.tsv",

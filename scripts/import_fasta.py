@@ -1,4 +1,4 @@
-"""Read a FASTA and its phenotype table, joined on the record id."""
+"""Read a FASTA and its phenotype table, joined on the record id (streamed: memory does not grow with N)."""
 import sys; sys.path.insert(0, f"{snakemake.scriptdir}/..")  # noqa: E702  (library import without install)
 
 from seq2pheno import sources
@@ -6,10 +6,10 @@ from seq2pheno.runlog import step_log
 
 with step_log(snakemake.log[0]) as log:
     c = snakemake.params.cohort
-    cohort = sources.read_fasta(snakemake.input.fasta, snakemake.input.phenotypes,
-                                unmatched=c["unmatched_ids"], missing_phenotype=c["missing_phenotype"], log=log)
-    summary = sources.write_cohort(cohort, samples_path=snakemake.output.samples,
+    summary = sources.import_fasta(snakemake.input.fasta, snakemake.input.phenotypes,
+                                   samples_path=snakemake.output.samples,
                                    onehot_path=snakemake.output.onehot,
                                    features_path=snakemake.output.features,
-                                   allow_n=c["allow_n"], source=snakemake.input.fasta)
+                                   unmatched=c["unmatched_ids"], missing_phenotype=c["missing_phenotype"],
+                                   allow_n=c["allow_n"], log=log)
     log.info("imported %d sequences of %d bp from %s", summary["n"], summary["length"], snakemake.input.fasta)

@@ -79,18 +79,15 @@ def _choose(rng: np.random.Generator, counts: np.ndarray, width: int) -> tuple[n
     return rows, part[rows, ranks]
 
 
-def simulate_cohort(n: int, length: int, env: float = 2.0, seed: int = 0,
-                    h2: float | None = None) -> tuple[list[str], np.ndarray, dict]:
-    """Simulate ``n`` sequences of ``length`` bases and their phenotypes.
+def simulate_blocks(n: int, length: int, on_block, env: float = 2.0, seed: int = 0,
+                    h2: float | None = None) -> tuple[np.ndarray, dict]:
+    """Simulate ``n`` sequences block by block; return (phenotypes, truth) as :func:`simulate_cohort`.
 
-    Returns (sequences: list of n ACGT strings, phenotypes: float64 shape n, truth: dict).
-    ``env`` is the half-width of the uniform environmental effect; ``h2`` (0 < h2 <= 1), when
-    given, replaces it by Gaussian noise of variance Var(G) (1 - h2) / h2. The truth dict is
-    JSON-serialisable: ``causal`` (sorted 0-based positions), ``epistatic_pairs`` ([a, b],
-    a < b), ``H2`` = Var(G) / Var(Y) on the generated data (population variances; None when
-    Var(Y) = 0), ``reference``, ``effects`` ({"position": [eA, eC, eG, eT]}, keys are strings as
-    in JSON), ``epistasis`` (terms with ``type``, ``loci``, ``coefficient``), ``env``, ``h2``,
-    ``seed``, ``n``, ``length``. The same arguments give the same output.
+    ``on_block(codes)`` receives the base codes (uint8, rows x ``length``, A=0 C=1 G=2 T=3) of
+    at most 8,192 sequences at a time, in order, and may not keep them: only the causal
+    columns are kept here (n x K bytes), so memory does not grow with ``n * length``. The
+    random stream (and so every output) is that of :func:`simulate_cohort` with the same
+    arguments.
     """
     n, length = int(n), int(length)
     if n < 1:
@@ -123,21 +120,29 @@ def simulate_cohort(n: int, length: int, env: float = 2.0, seed: int = 0,
 
     noncausal = np.setdiff1d(np.arange(length), causal)
     max_mut = int(np.floor(MAX_MUTATED_FRACTION * length))
-    codes = np.empty((n, length), dtype=np.uint8)
+    causal_codes = np.empty((n, n_causal), dtype=np.uint8)   # all G needs
+    block = np.empty((min(_CHUNK, n), length), dtype=np.uint8)
     for start in range(0, n, _CHUNK):
         stop = min(start + _CHUNK, n)
         m = rng.integers(0, max_mut, size=stop - start, endpoint=True)
         k_causal = np.minimum(np.rint(CAUSAL_MUTATION_FRACTION * m).astype(np.int64), n_causal)
         k_other = np.minimum(m - k_causal, len(noncausal))
-        block = codes[start:stop]
-        block[:] = reference
+        codes = block[:stop - start]
+        codes[:] = reference
         for counts, positions in ((k_causal, causal), (k_other, noncausal)):
             rows, cols = _choose(rng, counts, len(positions))
             pos = positions[cols]
             shift = rng.integers(1, 4, size=len(rows), dtype=np.uint8)
-            block[rows, pos] = (reference[pos] + shift) % 4
+            codes[rows, pos] = (reference[pos] + shift) % 4
+        causal_codes[start:stop] = codes[:, causal]
+        on_block(codes)
+    del block
 
-    g = genetic_values(codes, causal, effects, epistasis)
+    # G from the causal columns alone: the same effects matrix, so the same values
+    at = {int(p): k for k, p in enumerate(causal)}
+    local = [{**term, "loci": [at[int(p)] for p in term["loci"]]} for term in epistasis]
+    g = genetic_values(causal_codes, np.arange(n_causal), effects, local)
+    del causal_codes
     if h2 is not None:
         sd = float(np.sqrt(g.var() * (1.0 - float(h2)) / float(h2)))
         y = g + rng.normal(0.0, sd, size=n)
@@ -147,12 +152,6 @@ def simulate_cohort(n: int, length: int, env: float = 2.0, seed: int = 0,
     heritability = float(g.var() / var_y) if var_y > 0 else None
 
     letters = np.frombuffer(b"ACGT", dtype=np.uint8)
-    sequences: list[str] = []
-    for start in range(0, n, _CHUNK):
-        buf = np.take(letters, codes[start:start + _CHUNK]).tobytes()
-        sequences.extend(buf[i:i + length].decode("ascii") for i in range(0, len(buf), length))
-    del codes
-
     pairs: set[tuple[int, int]] = set()
     for term in epistasis:
         ls = term["loci"]
@@ -173,4 +172,30 @@ def simulate_cohort(n: int, length: int, env: float = 2.0, seed: int = 0,
         "effects": {str(int(p)): [float(v) for v in effects[k]] for k, p in enumerate(causal)},
         "epistasis": epistasis,
     }
-    return sequences, y.astype(np.float64), truth
+    return y.astype(np.float64), truth
+
+
+def simulate_cohort(n: int, length: int, env: float = 2.0, seed: int = 0,
+                    h2: float | None = None) -> tuple[list[str], np.ndarray, dict]:
+    """Simulate ``n`` sequences of ``length`` bases and their phenotypes.
+
+    Returns (sequences: list of n ACGT strings, phenotypes: float64 shape n, truth: dict).
+    ``env`` is the half-width of the uniform environmental effect; ``h2`` (0 < h2 <= 1), when
+    given, replaces it by Gaussian noise of variance Var(G) (1 - h2) / h2. The truth dict is
+    JSON-serialisable: ``causal`` (sorted 0-based positions), ``epistatic_pairs`` ([a, b],
+    a < b), ``H2`` = Var(G) / Var(Y) on the generated data (population variances; None when
+    Var(Y) = 0), ``reference``, ``effects`` ({"position": [eA, eC, eG, eT]}, keys are strings as
+    in JSON), ``epistasis`` (terms with ``type``, ``loci``, ``coefficient``), ``env``, ``h2``,
+    ``seed``, ``n``, ``length``. The same arguments give the same output. The sequences are
+    all in memory: :func:`simulate_blocks` hands them over block by block.
+    """
+    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
+    sequences: list[str] = []
+
+    def keep(codes: np.ndarray) -> None:
+        buf = np.take(letters, codes).tobytes()
+        width = codes.shape[1]
+        sequences.extend(buf[i:i + width].decode("ascii") for i in range(0, len(buf), width))
+
+    y, truth = simulate_blocks(n, length, keep, env=env, seed=seed, h2=h2)
+    return sequences, y, truth

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from seq2pheno.encode import decode, one_hot, to_codes, write_onehot
+from seq2pheno.encode import append_onehot, decode, equal_length_codes, one_hot, to_codes, write_onehot
 from seq2pheno.errors import InputError
+from seq2pheno.tensorfile import tensor_writer
 
 
 def test_one_hot_values_shape_dtype():
@@ -102,3 +103,28 @@ def test_failed_write_keeps_previous_file(tmp_path):
     with pytest.raises(InputError):
         write_onehot(path, ["ACGT", "ACGZ"], chunk_size=1)
     np.testing.assert_array_equal(np.load(path), one_hot(["AAAA"]))
+
+
+def test_first_bad_character_in_order_ascii_or_not():
+    # the first invalid character is reported, whether or not a later one is non-ASCII
+    with pytest.raises(InputError, match=r"f\.csv:2: .*found 'X' at position 1"):
+        one_hot(["ACGT", "AXGé"], source="f.csv")
+    with pytest.raises(InputError, match=r"f\.csv:2: .*found 'é' at position 1"):
+        one_hot(["ACGT", "AéGX"], source="f.csv")
+    codes, bad = equal_length_codes(["ACGT", "ACGT", "ACnT"], 4)
+    assert bad == (2, 2) and codes.shape == (3, 4)
+    assert equal_length_codes(["ACGT", "ACnT"], 4, allow_n=True)[1] is None
+
+
+@pytest.mark.parametrize("length", [1, 7, 300_000])
+def test_append_onehot_in_blocks_equals_one_hot(tmp_path, length):
+    rng = np.random.default_rng(length)
+    seqs = ["".join(rng.choice(list("ACGTN"), length)) for _ in range(9)]
+    codes = to_codes(seqs, allow_n=True)
+    buffer = None
+    with tensor_writer(tmp_path / "x.npy", (length, 4)) as w:
+        for start in (0, 4, 5):
+            buffer = append_onehot(w, codes[start:{0: 4, 4: 5, 5: 9}[start]], buffer)
+    assert len(buffer) >= 1 and buffer.shape[1:] == (length, 4)
+    assert buffer.nbytes <= max(1 << 20, 16 * length)   # one small block, not the tensor
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), one_hot(seqs, allow_n=True))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seq2pheno.errors import InputError
-from seq2pheno.simulate import simulate_cohort
+from seq2pheno.simulate import simulate_blocks, simulate_cohort
 
 BASE = {"A": 0, "C": 1, "G": 2, "T": 3}
 
@@ -117,3 +117,18 @@ def test_zero_env_gives_h2_one():
 def test_bad_arguments(kwargs):
     with pytest.raises(InputError):
         simulate_cohort(**kwargs)
+
+
+@pytest.mark.parametrize("n, h2", [(1, None), (8192, None), (9000, 0.5)])
+def test_blocks_are_the_cohort_in_pieces(n, h2):
+    """simulate_blocks hands over the sequences of simulate_cohort, in blocks of at most 8,192,
+    and returns the same phenotypes and truth (the random stream is the same)."""
+    seqs, y, truth = simulate_cohort(n, 40, seed=6, h2=h2)
+    blocks = []
+    y2, truth2 = simulate_blocks(n, 40, lambda codes: blocks.append(codes.copy()), seed=6, h2=h2)
+    assert all(len(b) <= 8192 for b in blocks) and sum(map(len, blocks)) == n
+    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
+    joined = np.concatenate(blocks)
+    assert letters[joined].tobytes().decode() == "".join(seqs)
+    np.testing.assert_array_equal(y2, y)
+    assert truth2 == truth

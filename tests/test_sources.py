@@ -2,6 +2,10 @@
 
 import gzip
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +14,9 @@ import pytest
 
 from seq2pheno.encode import one_hot
 from seq2pheno.errors import InputError
-from seq2pheno.sources import read_fasta, read_table, validate_sequences, write_cohort
+from seq2pheno.simulate import simulate_cohort
+from seq2pheno.sources import (import_fasta, import_simulated, import_table, read_fasta, read_table,
+                               validate_sequences, write_cohort)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "resources" / "seed_sequences_data.csv"
 
@@ -293,3 +299,211 @@ def test_write_cohort_n(tmp_path):
         write_cohort(read_table(src), **kw)
     write_cohort(read_table(src), allow_n=True, **kw)
     np.testing.assert_array_equal(np.load(out / "o.npy")[0, 3], [0.25] * 4)
+
+
+# ----------------------------------------------------------------------------- streaming import
+
+def _outputs(out):
+    return dict(samples_path=out / "samples.tsv", onehot_path=out / "onehot.npy",
+                features_path=out / "features.tsv")
+
+
+def _files(out):
+    return {name: (out / name).read_bytes() for name in ("samples.tsv", "onehot.npy", "features.tsv")}
+
+
+def _messy_table(tmp_path, n=40):
+    """A table with every feature of the readers: BOM, CRLF, blank lines, a row of blank
+    fields, quoted fields spanning lines, lowercase, missing phenotypes, covariates."""
+    rng = np.random.default_rng(4)
+    rows = ["ID,Sequence,Phenotype,line,site"]
+    for i in range(1, n + 1):
+        seq = "".join(rng.choice(list("ACGT"), 12))
+        seq = seq.lower() if i % 7 == 0 else seq
+        ph = "" if i % 9 == 0 else ("NA" if i % 11 == 0 else f"{rng.normal():.5g}")
+        site = f'"x,{i}\nsecond line"' if i % 6 == 0 else f"s{i % 4}"
+        rows.append(f"r{i},{seq},{ph},B{i},{site}")
+        if i % 8 == 0:
+            rows.append("")
+        if i % 13 == 0:
+            rows.append(" , , , , ")
+    p = tmp_path / "messy.csv"
+    p.write_bytes(("\ufeff" + "\r\n".join(rows) + "\r\n").encode())
+    return p
+
+
+@pytest.mark.parametrize("mode", ["keep", "drop"])
+def test_import_table_equals_read_and_write_for_any_chunk_size(tmp_path, mode):
+    src = _messy_table(tmp_path)
+    whole = read_table(src, missing_phenotype=mode)
+    n = len(whole)
+    expected = write_cohort(whole, **_outputs(tmp_path / "whole"), source=src)
+    reference = _files(tmp_path / "whole")
+    assert expected["n"] == n and n > 20
+    log = ListLog()
+    for chunk in (1, 3, n, n + 7):
+        out = tmp_path / f"chunk{chunk}"
+        assert import_table(src, **_outputs(out), missing_phenotype=mode, chunk_rows=chunk, log=log) == expected
+        assert _files(out) == reference, chunk
+        assert sorted(p.name for p in out.iterdir()) == ["features.tsv", "onehot.npy", "samples.tsv"]
+        np.testing.assert_array_equal(np.load(out / "onehot.npy"), one_hot(whole["sequence"].tolist()))
+    assert len(set(log.messages)) == 1 and "row(s)" in log.messages[0]
+
+
+def test_read_table_same_for_any_chunk_size(tmp_path):
+    src = _messy_table(tmp_path)
+    whole = read_table(src, missing_phenotype="keep", chunk_rows=10_000)
+    for chunk in (1, 3, 5):
+        pd.testing.assert_frame_equal(read_table(src, missing_phenotype="keep", chunk_rows=chunk), whole)
+    # quoted fields that span lines: the row's line is the record's last line
+    assert whole.loc[whole["id"] == "r6", "site"].item() == "x,6\nsecond line"
+    line = dict(zip(whole["id"], whole["line"]))
+    assert (line["r5"], line["r6"], line["r7"]) == (6, 8, 9)   # r6 spans lines 7-8
+
+
+def _table(n, mutate=None, length=20, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        f = [f"s{i}", "".join(rng.choice(list("ACGT"), length)), f"{i}.5"]
+        rows.append(mutate(i, f) if mutate else f)
+    return "id,sequence,phenotype\n" + "".join(",".join(f) + "\n" for f in rows)
+
+
+LATE = [  # (row made bad, expected message): line = row + 2 (header = line 1)
+    (lambda i, f: [f[0], f[1][:7] + "r" + f[1][8:], f[2]] if i == 57 else f,
+     r"t\.csv:59: invalid base: found 'R' at position 7"),
+    (lambda i, f: [f[0], f[1][:-1], f[2]] if i in (57, 60) else f,
+     r"t\.csv:59: sequence has length 19; expected 20 \(the length of the first sequence, line 2\); 2 sequence"),
+    (lambda i, f: ["s3", *f[1:]] if i == 57 else f, r"t\.csv:59: duplicate id 's3' on lines 5 and 59"),
+    (lambda i, f: [f[0], f[1], "NA"] if i == 57 else f, r"t\.csv:59: missing phenotype in column 'phenotype'"),
+    (lambda i, f: [*f, "x"] if i == 57 else f, r"t\.csv:59: 4 field\(s\); expected 3"),
+    (lambda i, f: [" ", *f[1:]] if i == 57 else f, r"t\.csv:59: empty id"),
+    (lambda i, f: [f[0], " ", f[2]] if i == 57 else f, r"t\.csv:59: empty sequence"),
+    (lambda i, f: [f[0], f[1][:3] + "\u00e9" + f[1][4:], f[2]] if i == 57 else f,
+     r"t\.csv:59: .*found '\u00c9' at position 3"),
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 1000])
+@pytest.mark.parametrize("case", range(len(LATE)))
+def test_error_in_a_late_chunk_names_its_line_and_leaves_nothing(tmp_path, case, chunk):
+    mutate, message = LATE[case]
+    src = tmp_path / "t.csv"
+    src.write_text(_table(64, mutate))
+    out = tmp_path / "data"
+    with pytest.raises(InputError, match=message) as err:
+        import_table(src, **_outputs(out), chunk_rows=chunk)
+    assert not out.exists() or list(out.iterdir()) == []
+    # the same error as reading the whole table and writing it
+    with pytest.raises(InputError) as whole:
+        write_cohort(read_table(src), **_outputs(tmp_path / "w"), source=src)
+    assert str(err.value) == str(whole.value)
+
+
+def test_several_problems_report_the_kind_checked_first(tmp_path):
+    """A bad base early and a duplicate id late: the duplicate (checked before bases when the
+    whole table was read) is reported, whatever the chunk size."""
+    def mutate(i, f):
+        if i == 2:
+            return [f[0], "X" + f[1][1:], f[2]]
+        if i == 30:
+            return [f[0], f[1][:-3], f[2]]
+        return ["s1", *f[1:]] if i == 60 else f
+    src = tmp_path / "t.csv"
+    src.write_text(_table(64, mutate))
+    for chunk in (1, 7, 100):
+        with pytest.raises(InputError, match=r"t\.csv:62: duplicate id 's1' on lines 3 and 62"):
+            import_table(src, **_outputs(tmp_path / "d"), chunk_rows=chunk)
+    src.write_text(_table(64, lambda i, f: mutate(i, f) if i != 60 else f))
+    with pytest.raises(InputError, match=r"t\.csv:32: sequence has length 17; expected 20"):
+        import_table(src, **_outputs(tmp_path / "d"), chunk_rows=7)
+
+
+def test_quoted_sequence_and_quoted_multiline_fields_keep_line_numbers(tmp_path):
+    src = tmp_path / "q.csv"
+    src.write_text('id,sequence,phenotype,note\na,"ACGT",1,"two\nlines"\nb,ACGT,2,x\n\nc,"AC;T",3,y\n')
+    with pytest.raises(InputError, match=r"q\.csv:6: invalid base: found ';' at position 2"):
+        import_table(src, **_outputs(tmp_path / "d"), chunk_rows=1)
+
+
+def test_import_fasta_equals_read_and_write_for_any_chunk_size(tmp_path):
+    fa = write(tmp_path, "c.fa", FASTA + ">s4 x\nACGTAC\n>s5\naaaa\ncc\n>s6\nTTTTTT\n")
+    ph = write(tmp_path, "p.tsv", "id\tphenotype\tsex\ns3\t3\tF\ns1\t1.5\tM\ns2\t\tF\n"
+                                  "s5\t5\tM\ns4\t4\tF\ns6\t6\tM\nzz\t1\tF\n")
+    kw = dict(unmatched="drop", missing_phenotype="drop")
+    whole = read_fasta(fa, ph, **kw)
+    assert whole["id"].tolist() == ["s1", "s3", "s4", "s5", "s6"]
+    expected = write_cohort(whole, **_outputs(tmp_path / "whole"), source=fa)
+    reference = _files(tmp_path / "whole")
+    for chunk in (1, 3, 5, 9):
+        out = tmp_path / f"chunk{chunk}"
+        assert import_fasta(fa, ph, **_outputs(out), chunk_rows=chunk, **kw) == expected
+        assert _files(out) == reference, chunk
+        pd.testing.assert_frame_equal(read_fasta(fa, ph, chunk_rows=chunk, **kw), whole)
+
+
+def test_import_fasta_errors_name_header_lines_and_leave_nothing(tmp_path):
+    ph = write(tmp_path, "p.tsv", "id\tphenotype\n" + "".join(f"r{i}\t{i}\n" for i in range(30)))
+    recs = "".join(f">r{i} sample\nACGTA\nCG{'T' if i != 25 else 'X'}\n" for i in range(30))
+    fa = write(tmp_path, "x.fa", recs)
+    out = tmp_path / "data"
+    for chunk in (1, 4, 100):
+        with pytest.raises(InputError, match=r"x\.fa:76: invalid base: found 'X' at position 7"):
+            import_fasta(fa, ph, **_outputs(out), chunk_rows=chunk)
+        assert not out.exists() or list(out.iterdir()) == []
+    fa = write(tmp_path, "d.fa", recs.replace(">r20 ", ">r3 "))
+    with pytest.raises(InputError, match=r"d\.fa:61: duplicate record id 'r3' on lines 10 and 61"):
+        import_fasta(fa, ph, **_outputs(out), chunk_rows=4)
+    # a FASTA problem is reported before a problem of the phenotype table, as before
+    with pytest.raises(InputError, match=r"d\.fa:61: duplicate record id"):
+        import_fasta(fa, tmp_path / "missing.tsv", **_outputs(out))
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_import_simulated_equals_simulate_cohort_written(tmp_path):
+    seqs, y, truth = simulate_cohort(9000, 30, env=1.0, seed=2)
+    ids = [f"sim{i:04d}" for i in range(1, 9001)]
+    expected = write_cohort(pd.DataFrame({"id": ids, "sequence": seqs, "phenotype": y}),
+                            **_outputs(tmp_path / "whole"))
+    summary, truth2 = import_simulated(9000, 30, env=1.0, seed=2, **_outputs(tmp_path / "sim"))
+    assert summary == expected and truth2 == truth
+    assert _files(tmp_path / "sim") == _files(tmp_path / "whole")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_import_memory_does_not_grow_with_the_cohort(tmp_path):
+    """Importing a table of 24 MB of sequence (a 384 MB tensor) in chunks of 256 rows raises the
+    resident set by a few MB, as importing 2 MB of sequence does: far below the tensor's size
+    (the former in-memory table and memory-mapped tensor grew by 500 MB here)."""
+    length = 1000
+    letters = np.frombuffer(b"ACGT", np.uint8)
+    rng = np.random.default_rng(0)
+    for n in (2_000, 24_000):
+        seqs = letters[rng.integers(0, 4, (n, length), dtype=np.uint8)].tobytes().decode()
+        with open(tmp_path / f"t{n}.csv", "w") as fh:
+            fh.write("id,sequence,phenotype\n")
+            fh.writelines(f"s{i},{seqs[i * length:(i + 1) * length]},{i % 97}\n" for i in range(n))
+    # VmHWM is this process's own peak (ru_maxrss would also count the forked parent's pages)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from seq2pheno import sources
+
+        def status(key):
+            with open("/proc/self/status") as fh:
+                return next(int(line.split()[1]) for line in fh if line.startswith(key + ":"))
+
+        n = sys.argv[1]
+        out = {str(tmp_path)!r} + "/out" + n
+        before = status("VmRSS")
+        s = sources.import_table({str(tmp_path)!r} + f"/t{{n}}.csv", samples_path=out + "/s.tsv",
+                                 onehot_path=out + "/o.npy", features_path=out + "/f.tsv", chunk_rows=256)
+        assert s["n"] == int(n), s
+        print(status("VmHWM") - before)
+    """)
+    grown = {n: int(subprocess.run([sys.executable, "-c", code, str(n)], check=True, capture_output=True,
+                                   text=True).stdout) / 1024 for n in (2_000, 24_000)}
+    assert os.path.getsize(tmp_path / "out24000/o.npy") > 384e6
+    assert grown[24_000] < 40, grown                   # MB; the tensor is 384 MB
+    assert grown[24_000] - grown[2_000] < 8, grown     # metadata: tens of bytes a sample

@@ -1,7 +1,6 @@
 """Tensor files: written block by block, read by positioned reads, equal to numpy's own .npy."""
 
 import os
-import resource
 import subprocess
 import sys
 import textwrap
@@ -97,19 +96,22 @@ def test_reading_every_row_does_not_grow_the_resident_set(tmp_path):
         for _ in range(n // 500):
             w.append(block)
     code = textwrap.dedent(f"""
-        import resource, sys
+        import sys
         import numpy as np
         sys.path.insert(0, {os.getcwd()!r})
         from seq2pheno.tensorfile import open_tensor
+        def status(key):  # kB; VmHWM (the peak) starts afresh at exec, unlike ru_maxrss
+            with open("/proc/self/status") as fh:
+                return next(int(ln.split()[1]) for ln in fh if ln.startswith(key + ":"))
         mode = sys.argv[1]
         t = open_tensor({str(path)!r}) if mode == "pread" else np.load({str(path)!r}, mmap_mode="r")
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = status("VmRSS")
         total = 0.0
         rng = np.random.default_rng(0)
         for batch in np.array_split(rng.permutation(len(t)), 80):
             total += float(np.asarray(t[np.sort(batch)]).sum())
         assert total == {n * length}, total
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+        print(status("VmHWM") - before)
     """)
     grown = {mode: int(subprocess.run([sys.executable, "-c", code, mode], check=True,
                                       capture_output=True, text=True).stdout) / 1024
