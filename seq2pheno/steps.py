@@ -34,55 +34,83 @@ def curate(samples_path, onehot_path, settings: dict, *, out: dict, log) -> dict
     """Duplicates -> out['duplicates'|'removed'|'kept'|'summary']; returns the summary.
 
     settings: the config's ``curation`` mapping (``duplicates``: remove|group,
-    ``near_duplicate_fraction``).
+    ``near_duplicate_fraction``). The tensor is read in row blocks by positioned reads
+    (:func:`seq2pheno.tensorfile.open_tensor`), so memory grows by tens of bytes per sample,
+    not with the tensor's size.
     """
     from . import curate as cur
 
-    samples = read_tsv(samples_path)
-    x = np.load(onehot_path, mmap_mode="r")
-    if x.ndim != 3 or x.shape[2] != 4 or x.shape[0] != len(samples):
-        raise InputError(onehot_path, f"expected a {len(samples)} x L x 4 tensor, got shape {x.shape}")
-    mode, fraction = settings["duplicates"], float(settings["near_duplicate_fraction"])
-    y = samples["phenotype"].to_numpy(dtype=np.float64)
-    ids = samples["id"].to_numpy(dtype=object)
+    chunk = 1 << 14     # samples read, and table rows written, at a time
 
-    groups = cur.duplicate_groups(x, fraction, log=log)
-    dist = cur.group_distances(x, groups) if fraction > 0 else None
-    kept, removed = cur.resolve_duplicates(ids, y, groups, mode=mode, distances=dist)
-    if kept["phenotype"].notna().sum() == 0:
+    # ids as UTF-8 bytes and phenotypes as float64: no per-sample Python objects are kept
+    ids_parts, y_parts = [], []
+    try:
+        for part in pd.read_csv(samples_path, sep="\t", dtype={"id": str}, usecols=["id", "phenotype"],
+                                keep_default_na=True, chunksize=chunk):
+            ids_parts.append(np.char.encode(part["id"].fillna("").to_numpy(dtype=str), "utf-8"))
+            y_parts.append(part["phenotype"].to_numpy(dtype=np.float64))
+    except ValueError as err:
+        raise InputError(samples_path, f"expected columns id and phenotype ({err})") from None
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype="S1")
+    y = np.concatenate(y_parts) if y_parts else np.zeros(0)
+    del ids_parts, y_parts
+    mode, fraction = settings["duplicates"], float(settings["near_duplicate_fraction"])
+    with open_tensor(onehot_path) as x:
+        if x.ndim != 3 or x.shape[2] != 4 or x.shape[0] != len(ids):
+            raise InputError(onehot_path, f"expected a {len(ids)} x L x 4 tensor, got shape {x.shape}")
+        length = int(x.shape[1])
+        exact_groups = cur.duplicate_groups(x, 0.0, log=log)
+        if fraction > 0:
+            groups = cur.duplicate_groups(x, fraction, log=log, exact=exact_groups)
+            dist = cur.group_distances(x, groups)
+        else:
+            groups, dist = exact_groups, None
+    ceiling = cur.replicate_repeatability(y, exact_groups)
+    del exact_groups
+    res = cur.resolve(y, groups, mode=mode, distances=dist)
+    n_kept_phenotyped = int(np.count_nonzero(~np.isnan(res.kept_phenotype)))
+    if n_kept_phenotyped == 0:
         raise InputError(samples_path, "no phenotyped sample is left after curation")
 
     size = np.bincount(groups)
-    in_dup = size[groups] > 1
-    first = np.full(len(size), -1)
-    for i in range(len(groups) - 1, -1, -1):
-        first[groups[i]] = i
-    duplicates = pd.DataFrame({
-        "id": ids[in_dup],
-        "group": groups[in_dup],
-        "group_size": size[groups][in_dup],
-        "representative": ids[first[groups[in_dup]]],
-        "mismatches": (dist if dist is not None else np.zeros(len(ids), np.int64))[in_dup],
-        "phenotype": y[in_dup],
-    })
-    exact_groups = cur.duplicate_groups(x, 0.0) if fraction > 0 else groups
-    ceiling = cur.replicate_repeatability(y, exact_groups)
+    in_dup = np.flatnonzero(size[groups] > 1)
+    first = np.unique(groups, return_index=True)[1]      # labels are 0..G-1
+
+    def duplicates(start, stop):
+        rows = in_dup[start:stop]
+        g = groups[rows]
+        return pd.DataFrame({
+            "id": cur.as_text(ids[rows]),
+            "group": g,
+            "group_size": size[g],
+            "representative": cur.as_text(ids[first[g]]),
+            "mismatches": dist[rows] if dist is not None else np.zeros(len(rows), np.int64),
+            "phenotype": y[rows],
+        })
+
+    def write_chunks(n_rows, table, path):
+        """The TSV of write_tsv, built and written ``chunk`` rows at a time."""
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+            for start in range(0, max(n_rows, 1), chunk):
+                table(start, min(n_rows, start + chunk)).to_csv(fh, sep="\t", index=False, na_rep="",
+                                                                header=start == 0)
+
     summary = {
         "n_input": int(len(ids)),
-        "length": int(x.shape[1]),
+        "length": length,
         "duplicates_mode": mode,
         "near_duplicate_fraction": fraction,
         "n_duplicate_groups": int((size > 1).sum()),
-        "n_in_duplicate_groups": int(in_dup.sum()),
-        "n_kept": int(len(kept)),
-        "n_kept_phenotyped": int(kept["phenotype"].notna().sum()),
-        "removed_by_reason": {str(k): int(v) for k, v in removed["reason"].value_counts().items()},
+        "n_in_duplicate_groups": int(len(in_dup)),
+        "n_kept": int(len(res.kept)),
+        "n_kept_phenotyped": n_kept_phenotyped,
+        "removed_by_reason": res.removed_by_reason(),
         "noise_ceiling": ceiling,
     }
-    write_tsv(duplicates, out["duplicates"])
-    write_tsv(removed, out["removed"])
+    write_chunks(len(in_dup), duplicates, out["duplicates"])
+    write_chunks(len(res.removed), lambda s, e: res.removed_table(ids, s, e), out["removed"])
     write_json(summary, out["summary"])
-    write_tsv(kept, out["kept"])
+    write_chunks(len(res.kept), lambda s, e: res.kept_table(ids, s, e), out["kept"])
     log.info("kept %d of %d samples; removed %s; %d duplicate groups; replicate noise ceiling %s",
              summary["n_kept"], summary["n_input"], summary["removed_by_reason"] or "none",
              summary["n_duplicate_groups"], "n/a" if ceiling is None else f"{ceiling:.4f}")
