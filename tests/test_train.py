@@ -5,6 +5,7 @@ import logging
 import numpy as np
 import pytest
 
+from seq2pheno.tensorfile import TensorFile, open_tensor
 from seq2pheno.train import fit_cnn, one_hot_batches, predict, standardiser
 
 # Keras' TensorFlow backend converts its own variables with np.array(x, copy=False) inside fit.
@@ -29,7 +30,7 @@ def toy(tmp_path_factory):
     x, y = _toy()
     path = tmp_path_factory.mktemp("toy") / "onehot.npy"
     np.save(path, x)
-    return np.load(path, mmap_mode="r"), y
+    return open_tensor(path), y          # as the workflow reads it: row blocks from disk
 
 
 def test_standardiser_uses_the_given_values_only():
@@ -48,7 +49,7 @@ def test_batches_read_by_index_and_shuffle_reproducibly(toy):
         xb, yb = ds[i]
         assert xb.shape[1:] == (12, 4) and xb.dtype == np.float32 and len(xb) <= 3
         rows = idx[ds.positions(i)]
-        assert list(rows) == sorted(rows)                 # sorted reads from the memmap
+        assert list(rows) == sorted(rows)                 # sorted reads from the file
         np.testing.assert_array_equal(xb, x[rows])
         np.testing.assert_allclose(yb[:, 0], y[rows].astype(np.float32))
         seen.extend(rows)
@@ -120,3 +121,30 @@ def test_trained_model_saves_and_loads(toy, tmp_path):
     again = keras.models.load_model(tmp_path / "model.keras")
     assert again.layers[-1].name == "to_phenotype_scale"
     np.testing.assert_allclose(predict(again, x, va), predict(model, x, va), rtol=1e-6)
+
+
+class _CountingTensor(TensorFile):
+    """A tensor file that records the rows ``(start, stop)`` of each read from disk."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.reads: list[tuple[int, int]] = []
+
+    def _read(self, start, stop):
+        self.reads.append((start, stop))
+        return super()._read(start, stop)
+
+
+def test_training_streams_batches_from_the_file(tmp_path):
+    """fit_cnn never loads the tensor: every read is at most one batch of rows, and each epoch
+    reads every training row once."""
+    x, y = _toy(600)
+    np.save(tmp_path / "x.npy", x)
+    t = _CountingTensor(tmp_path / "x.npy")
+    train, valid = np.arange(0, 400), np.arange(400, 500)      # rows 500-599 never used
+    spec = {**TINY, "epochs": 3, "patience": 10}
+    fit_cnn(spec, t, train, valid, y[train], y[valid], seed=0)
+    sizes = [b - a for a, b in t.reads]
+    assert sizes and max(sizes) <= 100                           # a batch (32) or valid (100)
+    assert sum(sizes) >= 3 * 500                                 # every epoch read from disk
+    assert max(b for _, b in t.reads) <= 500                     # never a row it does not use
