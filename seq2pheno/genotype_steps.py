@@ -329,81 +329,86 @@ def curate_genotypes(samples_path, dosage_path, filtered_path, settings: dict, *
     if dosage.shape[1] == 0:
         log.warning("no biallelic autosomal SNV (numbered contigs such as 1 or chr1, not X, Y or "
                     "MT, as plink2 reads them): kinship is undefined and no sample is treated as related")
-    table = kin.king_table(np.asarray(dosage), ids, threads=max(1, int(threads)))
-    pairs = kin.related_pairs(table, cutoff)
-    log.info("%d pairs, %d related (kinship > %g)", len(table), len(pairs), cutoff)
+    # kinship.tsv is streamed tile by tile (sample block x sample block, king_table_floor applied
+    # per tile) to a temporary file renamed once every output is ready; only the related pairs
+    # (kinship > cutoff, the duplicates among them) stay in memory, never all N(N-1)/2 pairs
+    with atomic_path(out["kinship"]) as kinship_tmp:
+        n_pairs, related_all = kin.write_king_table(
+            kinship_tmp, dosage_path, ids, min_kinship=None if floor is None else float(floor),
+            keep_above=cutoff, threads=max(1, int(threads)))
+        pairs = kin.related_pairs(related_all, cutoff)
+        log.info("%d pairs, %d related (kinship > %g)", n_pairs, len(pairs), cutoff)
 
-    filtered = read_tsv(filtered_path)
-    mind = filtered[filtered["kind"] == "sample"]
-    removed_rows = [{"id": r.id, "reason": "missing_calls",
-                     "detail": f"max_missing_sample (plink2 --mind): {r.detail}"} for r in mind.itertuples()]
+        filtered = read_tsv(filtered_path)
+        mind = filtered[filtered["kind"] == "sample"]
+        removed_rows = [{"id": r.id, "reason": "missing_calls",
+                         "detail": f"max_missing_sample (plink2 --mind): {r.detail}"}
+                        for r in mind.itertuples()]
 
-    index = {s: i for i, s in enumerate(ids)}
-    action = {}
-    if mode == "remove":
-        ph_ids = [s for s, p in zip(ids, phenotyped) if p]
-        kept_ph, rel_removed = kin.unrelated_set(table, ph_ids, cutoff)
-        drop = set(rel_removed["id"])
-        for r in rel_removed.itertuples():
-            removed_rows.append({"id": r.id, "reason": "related", "detail": r.detail})
-        keep = np.array([s not in drop for s in ids])
-        groups = np.arange(int(keep.sum()))
-        for a, b in zip(pairs["id1"], pairs["id2"]):
-            if a in drop and b in drop:
-                action[(a, b)] = f"removed {a} and {b}"
-            elif a in drop or b in drop:
-                action[(a, b)] = f"removed {a if a in drop else b}"
-            else:
-                unph = [s for s in (a, b) if not phenotyped[index[s]]]
-                action[(a, b)] = f"kept both ({', '.join(unph)} unphenotyped: scored, never trained on)"
-    elif mode == "group":
-        keep = np.ones(len(ids), bool)
-        labels = kin.relatedness_groups(table, ids, cutoff)
-        groups = labels
-        for a, b in zip(pairs["id1"], pairs["id2"]):
-            action[(a, b)] = f"grouped (group {labels[index[a]]})"
-    else:
-        raise InputError("config", f"curation.relatedness {mode!r}: expected remove or group")
+        index = {s: i for i, s in enumerate(ids)}
+        action = {}
+        if mode == "remove":
+            ph_ids = [s for s, p in zip(ids, phenotyped) if p]
+            kept_ph, rel_removed = kin.unrelated_set(pairs, ph_ids, cutoff)
+            drop = set(rel_removed["id"])
+            for r in rel_removed.itertuples():
+                removed_rows.append({"id": r.id, "reason": "related", "detail": r.detail})
+            keep = np.array([s not in drop for s in ids])
+            groups = np.arange(int(keep.sum()))
+            for a, b in zip(pairs["id1"], pairs["id2"]):
+                if a in drop and b in drop:
+                    action[(a, b)] = f"removed {a} and {b}"
+                elif a in drop or b in drop:
+                    action[(a, b)] = f"removed {a if a in drop else b}"
+                else:
+                    unph = [s for s in (a, b) if not phenotyped[index[s]]]
+                    action[(a, b)] = f"kept both ({', '.join(unph)} unphenotyped: scored, never trained on)"
+        elif mode == "group":
+            keep = np.ones(len(ids), bool)
+            labels = kin.relatedness_groups(pairs, ids, cutoff)
+            groups = labels
+            for a, b in zip(pairs["id1"], pairs["id2"]):
+                action[(a, b)] = f"grouped (group {labels[index[a]]})"
+        else:
+            raise InputError("config", f"curation.relatedness {mode!r}: expected remove or group")
 
-    kept = pd.DataFrame({"id": np.asarray(ids, dtype=object)[keep], "phenotype": y[keep],
-                         "group": groups})
-    if kept["phenotype"].notna().sum() == 0:
-        raise InputError(samples_path, "no phenotyped sample is left after relatedness curation")
-    related = pairs[["id1", "id2", "nsnp", "kinship"]].copy()
-    related["degree"] = [_degree(k) for k in related["kinship"]]
-    related["action"] = [action[(a, b)] for a, b in zip(related["id1"], related["id2"])]
+        kept = pd.DataFrame({"id": np.asarray(ids, dtype=object)[keep], "phenotype": y[keep],
+                             "group": groups})
+        if kept["phenotype"].notna().sum() == 0:
+            raise InputError(samples_path, "no phenotyped sample is left after relatedness curation")
+        related = pairs[["id1", "id2", "nsnp", "kinship"]].copy()
+        related["degree"] = [_degree(k) for k in related["kinship"]]
+        related["action"] = [action[(a, b)] for a, b in zip(related["id1"], related["id2"])]
 
-    dup = pairs[pairs["kinship"] > kin.DEGREE_CUTOFFS["duplicate"]]
-    duplicates = _duplicate_table(dup, ids, y, dosage)
-    removed = pd.DataFrame(removed_rows, columns=["id", "reason", "detail"])
-    written = table if floor is None else table[table["kinship"] >= float(floor)]
-    summary = {
-        "n_input": int(len(ids) + len(mind)),
-        "n_removed_at_import": int(len(mind)),
-        "relatedness": mode,
-        "king_cutoff": cutoff,
-        "king_table_floor": floor,
-        "n_kinship_sites": int(dosage.shape[1]),
-        "n_pairs": int(len(table)),
-        "n_related_pairs": int(len(pairs)),
-        "n_related_by_degree": {d: int((related["degree"] == d).sum()) for d in
-                                ("duplicate / MZ twin", "1st degree", "2nd degree", "3rd degree")},
-        "n_duplicate_pairs": int(len(dup)),
-        "n_groups": int(len(np.unique(groups))),
-        "n_kept": int(len(kept)),
-        "n_kept_phenotyped": int(kept["phenotype"].notna().sum()),
-        "removed_by_reason": {str(k): int(v) for k, v in removed["reason"].value_counts().items()},
-        "noise_ceiling": None,
-    }
-    write_tsv(written, out["kinship"])
-    write_tsv(related, out["related"])
-    write_tsv(duplicates, out["duplicates"])
-    write_tsv(removed, out["removed"])
-    write_json(summary, out["summary"])
-    write_tsv(kept, out["kept"])
-    log.info("kept %d of %d samples (%s); removed %s", summary["n_kept"], summary["n_input"], mode,
-             summary["removed_by_reason"] or "none")
-    return summary
+        dup = pairs[pairs["kinship"] > kin.DEGREE_CUTOFFS["duplicate"]]
+        duplicates = _duplicate_table(dup, ids, y, dosage)
+        removed = pd.DataFrame(removed_rows, columns=["id", "reason", "detail"])
+        summary = {
+            "n_input": int(len(ids) + len(mind)),
+            "n_removed_at_import": int(len(mind)),
+            "relatedness": mode,
+            "king_cutoff": cutoff,
+            "king_table_floor": floor,
+            "n_kinship_sites": int(dosage.shape[1]),
+            "n_pairs": int(n_pairs),
+            "n_related_pairs": int(len(pairs)),
+            "n_related_by_degree": {d: int((related["degree"] == d).sum()) for d in
+                                    ("duplicate / MZ twin", "1st degree", "2nd degree", "3rd degree")},
+            "n_duplicate_pairs": int(len(dup)),
+            "n_groups": int(len(np.unique(groups))),
+            "n_kept": int(len(kept)),
+            "n_kept_phenotyped": int(kept["phenotype"].notna().sum()),
+            "removed_by_reason": {str(k): int(v) for k, v in removed["reason"].value_counts().items()},
+            "noise_ceiling": None,
+        }
+        write_tsv(related, out["related"])
+        write_tsv(duplicates, out["duplicates"])
+        write_tsv(removed, out["removed"])
+        write_json(summary, out["summary"])
+        write_tsv(kept, out["kept"])
+        log.info("kept %d of %d samples (%s); removed %s", summary["n_kept"], summary["n_input"], mode,
+                 summary["removed_by_reason"] or "none")
+        return summary
 
 
 def _duplicate_table(dup: pd.DataFrame, ids, y, dosage) -> pd.DataFrame:

@@ -15,29 +15,53 @@ plink2 ``--make-king-table`` does. For samples i, j over the sites where *both* 
 Expected values: 0.5 duplicates / MZ twins, 0.25 first degree, 0.125 second, 0.0625 third;
 plink2's cut-offs 0.354, 0.177, 0.0884, 0.0442 sit halfway (on a log scale) between degrees.
 
-All counts come from matrix products of indicator matrices, over blocks of ``block_size``
-variants, so memory is O(N x block_size + N^2 + sparse indicators), never an N x M float copy.
-Common variants go through dense float32 BLAS (exact for integers below 2^24 per block): with
-centred genotypes z = g - 1 (in {-1, 0, 1}) and called/het indicators C, H,
+**Tiles.** The samples are cut into blocks of ``tile`` (:data:`TILE`); the counts of sample
+block I x sample block J (J <= I) are computed over all variants, read ``block`` variants at a
+time from the dosage (an array, or a ``.npy`` path read by positioned reads: nothing is mapped
+or loaded whole), and the tile's pairs are filtered (``--king-table-filter``) before anything is
+kept. Memory is O(tile^2 + tile x block) per worker thread plus the pairs kept, never N x N
+(:func:`king_tiles`, :func:`king_pairs`, :func:`write_king_table`). A first pass over the
+dosage counts each variant's genotypes (for the rare-variant path below).
 
-    NSNP = C C^T,  HETHET = H H^T,  het_i(ij) = (H C^T)_ij,
-    IBS0 = (homhom - Z Z^T) / 2  with  homhom = C C^T - H C^T - C H^T + H H^T,
+All counts come from matrix products of indicator matrices. Common variants go through dense
+float32 BLAS (exact for integers below 2^24 per block): with centred genotypes z = g - 1 (in
+{-1, 0, 1}), het indicators H and missing-call indicators Mi (rows of tile side I or J),
 
-where only the symmetric H H^T and Z Z^T are dense products (upper tiles only) and the
-missing-call terms are sparse products. Rare variants (few non-major genotypes) go through
-sparse products of het / minor-homozygote / missing indicators (see :func:`king_counts`).
+    NSNP = M - mi_i - mi_j + Mi_I Mi_J^T,   HETHET = H_I H_J^T,   het_i(ij) = h_i - (H_I Mi_J^T)_ij,
+    IBS0 = (homhom - Z_I Z_J^T) / 2  with  homhom = NSNP - het_i(ij) - het_j(ij) + HETHET,
+
+where only H H^T and Z Z^T are dense products and the missing-call terms are sparse products.
+Rare variants (few non-major genotypes) go through sparse products of het / minor-homozygote /
+missing indicators (see :func:`king_tiles`). Every count is an exact integer in float64, so the
+results do not depend on the tile or block sizes, the thread count or the rare/common split.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Sequence
+from collections import deque
+from contextlib import ExitStack
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 KING_COLUMNS = ["id1", "id2", "nsnp", "hethet", "ibs0", "kinship"]
 DEGREE_CUTOFFS = {"duplicate": 0.354, "first": 0.177, "second": 0.0884, "third": 0.0442}
+
+#: samples per side of a KING tile: its six float64 accumulators are 2 MB each at 512, and with
+#: a variant block's float32 indicators a tile's work arrays are about 40 MB
+TILE = 512
+#: genotypes (samples x variants, per side) turned into float32 indicators at a time
+BLOCK_GENOTYPES = 1 << 20
+#: genotypes (int8, per side) read from a dosage file at a time (whole rows when they fit)
+READ_GENOTYPES = 1 << 23
+#: pairs one strip of rows may hold when nothing filters them (:func:`write_king_table`
+#: without a floor): the strip's rows are reduced to keep its pairs below this
+STRIP_PAIRS = 1 << 19
+#: sparse indicator entries (rare variants, missing calls) gathered before they are multiplied
+_SPARSE_FLUSH = 1 << 20
 
 _NON_AUTOSOMES = {"X", "Y", "XY", "MT", "M", "23", "24", "25", "26", "0"}
 
@@ -60,148 +84,377 @@ def autosomal_mask(chroms: Sequence[str], non_autosomes: Sequence[str] | None = 
     return out
 
 
-def _tile_product(acc: np.ndarray, X: np.ndarray, a: slice, b: slice) -> None:
-    """acc[a, b] += X[a] @ X[b].T (float32 BLAS, exact for counts below 2^24; float64 accumulate)."""
-    acc[a, b] += X[a] @ X[b].T
+class _Dosage:
+    """Blocks of an (N, M) dosage matrix: an array (or memmap), or a ``.npy`` path.
 
-
-def king_counts(dosage: np.ndarray, *, block_size: int = 4096, sparse_fraction: float = 0.03,
-                threads: int = 1) -> dict:
-    """Pairwise KING counts for all samples.
-
-    dosage: int8 (N, M), ALT allele counts 0/1/2, -1 = missing.
-    Returns dict of int64 (N, N) matrices: ``nsnp``, ``hethet``, ``ibs0``, ``het`` (``het[i, j]``
-    = sample i's heterozygote count over sites both i and j have called).
-
-    Variants are read ``block_size`` at a time. In each block, a variant whose non-major
-    genotypes (heterozygous, minor homozygous or missing; "major" = the commoner homozygote)
-    number at most ``sparse_fraction * N`` goes to a sparse path (like plink2's rare-variant
-    path): its het (H), minor-hom (A) and missing (Mi) indicators are kept as sparse matrices
-    and, once all blocks are read,
-
-        HETHET += H H^T,   NSNP += Ms - mi_i - mi_j + Mi Mi^T,   het_i += h_i - (H Mi^T)_ij,
-        IBS0 += a_i + a_j - 2 A A^T - H A^T - A H^T - Mi A^T - A Mi^T.
-
-    The other (common) variants take the dense path: H H^T and Z Z^T with z = g - 1 by float32
-    BLAS (exact per block) on the upper tiles of a 4 x 4 tiling of the samples (10 of 16 tiles),
-    missing calls corrected with sparse products. ``threads`` worker threads share the tile
-    products, each calling single-threaded BLAS (robust on a busy machine, unlike BLAS's own
-    thread pool).
+    A path is read by positioned reads (``os.preadv``) into fresh arrays, so only the blocks
+    being worked on are in memory (a memory map would keep every page it touched resident).
     """
-    from scipy import sparse
 
-    d = np.asarray(dosage)
-    if d.ndim != 2:
-        raise ValueError("dosage must be 2-D (samples x variants)")
-    N, M = d.shape
-    block_size = int(min(max(1, block_size), 1 << 22))
-    limit = sparse_fraction * N
-    # dense path: H H^T and Z Z^T on the upper tiles of an nt x nt tiling of the samples
-    # (float32 BLAS sgemm, exact per block; accumulated in float64), symmetrised at the end
-    nt = 1 if N < 512 else 4
-    edges = np.linspace(0, N, nt + 1).astype(int)
-    tiles = [(slice(edges[a], edges[a + 1]), slice(edges[b], edges[b + 1]))
-             for a in range(nt) for b in range(a, nt)]
-    hh = np.zeros((N, N), np.float64)
-    zz = np.zeros((N, N), np.float64)
-    hmi_d = np.zeros((N, N), np.float64)  # sum over dense variants of H_i Mi_j
-    h_d = np.zeros(N, np.float64)
-    n_dense = 0
-    # sparse indicators: (rows, cols) per kind; dense-variant missing calls kept sparse too
-    parts = {k: ([], []) for k in ("H", "A", "Mi", "Mi_d")}
-    n_sparse = 0
-    from concurrent.futures import ThreadPoolExecutor
-    from contextlib import ExitStack
+    def __init__(self, dosage):
+        self._file = None
+        if isinstance(dosage, (str, os.PathLike)):
+            from .tensorfile import TensorFile
 
-    stack = ExitStack()
-    pool = None
-    if threads > 1:
-        from threadpoolctl import threadpool_limits
+            self._file = TensorFile(dosage)
+            self.shape, self.dtype = self._file.shape, self._file.dtype
+        else:
+            if not hasattr(dosage, "shape") or not hasattr(dosage, "__getitem__"):
+                dosage = np.asarray(dosage)
+            self._array = dosage
+            self.shape, self.dtype = tuple(dosage.shape), np.dtype(dosage.dtype)
+        if len(self.shape) != 2:
+            raise ValueError("dosage must be 2-D (samples x variants)")
 
-        stack.enter_context(threadpool_limits(1))
-        pool = stack.enter_context(ThreadPoolExecutor(threads))
-    with stack:
-        for s in range(0, M, block_size):
-            blk = d[:, s:s + block_size]
-            n0 = (blk == 0).sum(axis=0)
-            n2 = (blk == 2).sum(axis=0)
-            major = np.where(n0 >= n2, 0, 2).astype(np.int8)
-            is_sparse = (N - np.maximum(n0, n2)) <= limit
-            if is_sparse.any():
-                sb = blk[:, is_sparse]
-                r, c = np.nonzero(sb != major[is_sparse][None, :])
-                v = sb[r, c]
-                c = c.astype(np.int32) + n_sparse
-                for key, sel in (("H", v == 1), ("Mi", v < 0), ("A", v > 1), ("A", v == 0)):
-                    parts[key][0].append(r[sel].astype(np.int32))
-                    parts[key][1].append(c[sel])
-                n_sparse += int(is_sparse.sum())
-            if is_sparse.all():
+    def block(self, a: int, b: int, c: int, d: int) -> np.ndarray:
+        """dosage[a:b, c:d] (a view of an array argument; a new array read from a file)."""
+        if self._file is None:
+            return self._array[a:b, c:d]
+        n_var, size, offset = self.shape[1], self.dtype.itemsize, self._file.offset
+        out = np.empty((b - a, d - c), self.dtype)
+        if out.size == 0:
+            return out
+        if c == 0 and d == n_var:  # whole rows: one read
+            self._file.read_into(out, offset + a * n_var * size)
+        else:
+            for r in range(b - a):
+                self._file.read_into(out[r], offset + ((a + r) * n_var + c) * size)
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class _Prepass:
+    """What the tiles need from one pass over all samples (O(N + M) memory).
+
+    ``major``: int8 (M,) each variant's commoner homozygote (0 or 2); ``rare``: bool (M,) True for
+    variants whose non-major genotypes (het, minor hom, missing) are <= sparse_fraction * N;
+    ``het``, ``miss``: float64 (N,) each sample's heterozygous and missing calls over all variants.
+    """
+
+    def __init__(self, src: _Dosage, sparse_fraction: float):
+        N, M = src.shape
+        n0 = np.zeros(M, np.int64)
+        n2 = np.zeros(M, np.int64)
+        self.het, self.miss = np.zeros(N), np.zeros(N)
+        step = max(1, (4 * BLOCK_GENOTYPES) // max(M, 1))
+        for a in range(0, N, step):
+            b = min(N, a + step)
+            blk = src.block(a, b, 0, M)
+            n0 += (blk == 0).sum(axis=0)
+            n2 += (blk == 2).sum(axis=0)
+            self.het[a:b] = (blk == 1).sum(axis=1)
+            self.miss[a:b] = (blk < 0).sum(axis=1)
+        self.n_variants = M
+        self.major = np.where(n0 >= n2, 0, 2).astype(np.int8)
+        self.rare = (N - np.maximum(n0, n2)) <= sparse_fraction * N
+        self.n_rare = int(self.rare.sum())
+
+
+def _add_product(acc: np.ndarray, prod, minus: np.ndarray | None = None) -> None:
+    """acc += prod (and minus -= prod): prod a dense array or a sparse matrix (added by entries)."""
+    if not isinstance(prod, np.ndarray):
+        if prod.nnz == 0:
+            return
+        if prod.nnz * 8 > prod.shape[0] * prod.shape[1]:
+            prod = prod.toarray()
+        else:
+            coo = prod.tocoo()
+            acc[coo.row, coo.col] += coo.data
+            if minus is not None:
+                minus[coo.row, coo.col] -= coo.data
+            return
+    acc += prod
+    if minus is not None:
+        minus -= prod
+
+
+def _coords(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) int32 of the True entries of a 2-D mask (a flat search, in memory order:
+    a column selection of a block is column-major, and is searched as such without a copy)."""
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+        c, r = np.divmod(np.flatnonzero(mask.T), mask.shape[0])
+    else:
+        r, c = np.divmod(np.flatnonzero(mask), mask.shape[1])
+    return r.astype(np.int32), c.astype(np.int32)
+
+
+_KINDS = ("H", "A", "Mi", "Md")  # rare het, rare minor hom, rare missing; missing at common variants
+
+
+class _TileCounts:
+    """Accumulates the KING counts of sample rows I x sample columns J (see :func:`king_tiles`).
+
+    Matrix terms summed over all variants: ``hethet`` (H_I H_J^T), ``mimi`` (Mi_I Mi_J^T),
+    ``hmi1`` (H_I Mi_J^T; its common-variant part transposed in ``hmi1t``), ``hmi2``
+    (Mi_I H_J^T), and ``rest``: the other matrix terms of 2 IBS0, so that
+    2 IBS0 = rest + hethet + mimi + hmi1 + hmi2 + (per-sample terms, see :meth:`counts`).
+    Indicators of rare variants and missing calls are gathered as coordinates (variant = the
+    global column) and multiplied as sparse matrices in batches (:meth:`flush`).
+    """
+
+    def __init__(self, pre: _Prepass, rows: tuple[int, int], cols: tuple[int, int]):
+        (i0, i1), (j0, j1) = rows, cols
+        h, w = i1 - i0, j1 - j0
+        self.pre, self.rows, self.cols = pre, rows, cols
+        self.same = rows == cols
+        self.hethet, self.mimi, self.hmi1 = np.zeros((h, w)), np.zeros((h, w)), np.zeros((h, w))
+        self.hmi2, self.rest, self.hmi1t = np.zeros((h, w)), np.zeros((h, w)), np.zeros((w, h))
+        # rare-variant het, minor-hom and missing counts of each row (side 1) and column (side 2)
+        self.rare_sums = {1: np.zeros((3, h)), 2: np.zeros((3, w))}
+        self._clear()
+
+    def _clear(self) -> None:
+        self.parts = {side: {k: ([], []) for k in _KINDS} for side in (1, 2)}
+        self.nnz = 0
+
+    def _keep(self, side: int, key: str, r: np.ndarray, c: np.ndarray) -> None:
+        self.parts[side][key][0].append(r)
+        self.parts[side][key][1].append(c)
+        self.nnz += len(r)
+
+    # -- common variants: dense float32 products
+    def add_common(self, d1: np.ndarray, d2: np.ndarray | None, columns: np.ndarray) -> None:
+        """Genotypes (rows x len(columns)) of common variants ``columns``; d2 None on a diagonal tile."""
+        from scipy import sparse
+
+        def dense(side, d):
+            H = (d == 1).astype(np.float32)
+            Z = np.abs(d).astype(np.float32)  # z = |g| - 1 = g - 1 for a call, 0 for a missing call
+            Z -= np.float32(1.0)
+            r, c = _coords(d < 0)
+            Mi = None
+            if len(r):
+                Mi = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=d.shape)
+                self._keep(side, "Md", r, columns[c])
+            return H, Z, Mi
+
+        H1, Z1, M1 = dense(1, d1)
+        H2, Z2, M2 = (H1, Z1, M1) if d2 is None else dense(2, d2)
+        self.hethet += H1 @ H2.T
+        self.rest -= Z1 @ Z2.T
+        if M2 is not None:
+            self.hmi1t += M2 @ H1.T
+        if M1 is not None:
+            self.hmi2 += M1 @ H2.T
+        if self.nnz > _SPARSE_FLUSH:
+            self.flush()
+
+    # -- rare variants: sparse indicators
+    def add_rare(self, d1: np.ndarray, d2: np.ndarray | None, columns: np.ndarray) -> None:
+        major = self.pre.major[columns]
+        for side, d in ((1, d1), (2, d2)):
+            if d is None:
                 continue
-            db = blk[:, ~is_sparse]
-            k = db.shape[1]
-            H = (db == 1).astype(np.float32)
-            Z = db.astype(np.float32) - np.float32(1.0)
-            miss = db < 0
-            if miss.any():
-                Z[miss] = 0.0
-                r, c = np.nonzero(miss)
-                Mi = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(N, k))
-                hmi_d += np.asarray(Mi @ H.T).T
-                parts["Mi_d"][0].append(r.astype(np.int32))
-                parts["Mi_d"][1].append(c.astype(np.int32) + n_dense)
-            jobs = [(acc, X, a, b) for a, b in tiles for acc, X in ((hh, H), (zz, Z))]
-            if pool is None:
-                for job in jobs:
-                    _tile_product(*job)
+            r, c = _coords(d != major[None, :])
+            v = d[r, c]
+            c = columns[c]
+            for key, sel in (("H", v == 1), ("Mi", v < 0), ("A", (v == 0) | (v > 1))):
+                self._keep(side, key, r[sel], c[sel])
+        if self.nnz > _SPARSE_FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Multiply the gathered indicators (sparse) into the matrix terms."""
+        from scipy import sparse
+
+        if self.nnz == 0:
+            return
+        n_var = max(1, self.pre.n_variants)
+
+        def csr(side, key):
+            rows, cols = self.parts[side][key]
+            r = np.concatenate(rows) if rows else np.empty(0, np.int32)
+            c = np.concatenate(cols) if cols else np.empty(0, np.int32)
+            n = self.hethet.shape[0] if side == 1 else self.hethet.shape[1]
+            return sparse.csr_matrix((np.ones(len(r), np.float64), (r, c)), shape=(n, n_var))
+
+        X1 = {k: csr(1, k) for k in _KINDS}
+        X2 = X1 if self.same else {k: csr(2, k) for k in _KINDS}
+
+        def sums(X):
+            return np.stack([np.asarray(X[k].sum(axis=1)).ravel() for k in ("H", "A", "Mi")])
+
+        s1 = sums(X1)
+        self.rare_sums[1] += s1
+        self.rare_sums[2] += s1 if self.same else sums(X2)
+        H1, A1, M1, D1 = (X1[k] for k in _KINDS)
+        H2, A2, M2, D2 = (X2[k] for k in _KINDS)
+        # missing calls at common variants: only in MiMi (their HMi terms were taken per block)
+        if D1.nnz and D2.nnz:
+            _add_product(self.mimi, D1 @ D2.T)
+        # rare variants: HETHET, MiMi, HMi, MiH count in 2 IBS0 only at common ones (cancelled in rest)
+        if H1.nnz and H2.nnz:
+            _add_product(self.hethet, H1 @ H2.T, self.rest)
+        if M1.nnz and M2.nnz:
+            _add_product(self.mimi, M1 @ M2.T, self.rest)
+        if H1.nnz and M2.nnz:
+            _add_product(self.hmi1, H1 @ M2.T, self.rest)
+        if M1.nnz and H2.nnz:
+            _add_product(self.hmi2, M1 @ H2.T, self.rest)
+        # rare IBS0 = a_i + a_j - A_I (2 A_J + H_J + Mi_J)^T - (H_I + Mi_I) A_J^T
+        if A1.nnz:
+            _add_product(self.rest, -2.0 * (A1 @ (2 * A2 + H2 + M2).T))
+        if A2.nnz:
+            _add_product(self.rest, -2.0 * ((H1 + M1) @ A2.T))
+        self._clear()
+
+    def counts(self) -> dict:
+        """float64 (h, w) arrays nsnp, hethet, ibs0, het1, het2 (see :func:`king_tiles`), each an
+        exact integer (every term is an integer below 2^53, so float64 sums are exact)."""
+        self.flush()
+        pre = self.pre
+        (i0, i1), (j0, j1) = self.rows, self.cols
+        het1, miss1 = pre.het[i0:i1], pre.miss[i0:i1]
+        het2, miss2 = pre.het[j0:j1], pre.miss[j0:j1]
+        (rh1, ra1, rm1), (rh2, ra2, rm2) = self.rare_sums[1], self.rare_sums[2]
+        hmi1 = self.hmi1
+        hmi1 += self.hmi1t.T
+        # 2 IBS0 per-sample terms: common variants [n_c - m1_c - h1_c]_i + [-m2_c - h2_c]_j,
+        # rare ones 2 a_i + 2 a_j (common counts = all-variant counts - rare counts)
+        v1 = (pre.n_variants - pre.n_rare) - (miss1 - rm1) - (het1 - rh1) + 2 * ra1
+        v2 = -(miss2 - rm2) - (het2 - rh2) + 2 * ra2
+        ibs0 = self.rest
+        for term in (self.hethet, self.mimi, hmi1, self.hmi2, v1[:, None], v2[None, :]):
+            ibs0 += term
+        ibs0 *= 0.5  # 2 IBS0 is even: exact
+        nsnp = self.mimi
+        nsnp += pre.n_variants - miss1[:, None] - miss2[None, :]
+        np.subtract(het1[:, None], hmi1, out=hmi1)
+        np.subtract(het2[None, :], self.hmi2, out=self.hmi2)
+        return {"nsnp": nsnp, "hethet": self.hethet, "ibs0": ibs0, "het1": hmi1, "het2": self.hmi2}
+
+
+def _tile_counts(src: _Dosage, pre: _Prepass, rows: tuple[int, int], cols: tuple[int, int],
+                 block_size: int) -> dict:
+    (i0, i1), (j0, j1) = rows, cols
+    M = src.shape[1]
+    acc = _TileCounts(pre, rows, cols)
+    side = max(i1 - i0, j1 - j0, 1)
+    step = int(max(1, min(block_size, BLOCK_GENOTYPES // side)))  # variants per block
+    chunk = max(step, (READ_GENOTYPES // side) // step * step)    # variants per read (a file's rows)
+    for r0 in range(0, M, chunk):
+        r1 = min(M, r0 + chunk)
+        D1 = src.block(i0, i1, r0, r1)
+        D2 = None if acc.same else src.block(j0, j1, r0, r1)
+        for c0 in range(r0, r1, step):
+            c1 = min(r1, c0 + step)
+            d1 = D1[:, c0 - r0:c1 - r0]
+            d2 = None if D2 is None else D2[:, c0 - r0:c1 - r0]
+            sp = pre.rare[c0:c1]
+            if sp.all():
+                acc.add_rare(d1, d2, np.arange(c0, c1))
+            elif not sp.any():
+                acc.add_common(d1, d2, np.arange(c0, c1))
             else:
-                list(pool.map(lambda job: _tile_product(*job), jobs))
-            h_d += H.sum(axis=1, dtype=np.float64)
-            n_dense += k
-    for a, b in tiles:
-        if a != b:
-            hh[b, a] = hh[a, b].T
-            zz[b, a] = zz[a, b].T
+                for sel, add in ((sp, acc.add_rare), (~sp, acc.add_common)):
+                    add(d1[:, sel], None if d2 is None else d2[:, sel], np.flatnonzero(sel) + c0)
+    return acc.counts()
 
-    def csr(key, ncol):
-        rows, cols = parts[key]
-        r = np.concatenate(rows) if rows else np.empty(0, np.int32)
-        c = np.concatenate(cols) if cols else np.empty(0, np.int32)
-        return sparse.csr_matrix((np.ones(len(r), np.float64), (r, c)), shape=(N, max(ncol, 1)))
 
-    def prod(x, y):
-        if x.nnz == 0 or y.nnz == 0:
-            return np.zeros((N, N))
-        return (x @ y.T).toarray()
+def _tiling(N: int, tile: int, strip_rows: int | None = None) -> Iterator[list[tuple]]:
+    """Strips of rows (``strip_rows``, default ``tile``), each a list of (rows, cols) tiles whose
+    columns, ``tile`` wide, cover every earlier sample and the strip itself (in column order)."""
+    tile = max(1, int(tile))
+    step = max(1, int(strip_rows or tile))
+    for i0 in range(0, N, step):
+        i1 = min(N, i0 + step)
+        yield [((i0, i1), (j0, min(j0 + tile, i1))) for j0 in range(0, i1, tile)]
 
-    def rowsum(x):
-        return np.asarray(x.sum(axis=1)).ravel()
 
-    # dense variants
-    Mi_d = csr("Mi_d", n_dense)
-    mi_d = rowsum(Mi_d)
-    nsnp = n_dense - mi_d[:, None] - mi_d[None, :] + prod(Mi_d, Mi_d)
-    het = h_d[:, None] - hmi_d
-    ibs0 = (nsnp - het - het.T + hh - zz) / 2
-    hethet = hh
-    del zz, hmi_d
-    # sparse variants
-    if n_sparse:
-        Hs, As, Ms = csr("H", n_sparse), csr("A", n_sparse), csr("Mi", n_sparse)
-        h, a, mi = rowsum(Hs), rowsum(As), rowsum(Ms)
-        hethet += prod(Hs, Hs)
-        HA = prod(Hs, As)
-        ibs0 += a[:, None] + a[None, :] - 2 * prod(As, As) - HA - HA.T
-        del HA
-        if Ms.nnz:
-            MiA = prod(Ms, As)
-            ibs0 -= MiA + MiA.T
-            del MiA
-        nsnp += n_sparse - mi[:, None] - mi[None, :] + prod(Ms, Ms)
-        het += h[:, None] - prod(Hs, Ms)
-    out = {}
-    for key, val in (("nsnp", nsnp), ("hethet", hethet), ("ibs0", ibs0), ("het", het)):
-        out[key] = np.rint(val).astype(np.int64)
+def _ordered_map(fn, items, threads: int) -> Iterator:
+    """fn over items in order, with BLAS limited to one thread; with threads > 1 in a bounded
+    window of worker threads (robust on a busy machine, unlike BLAS's own thread pool, and
+    small tiles do not pay for BLAS threads)."""
+    from threadpoolctl import threadpool_limits
+
+    with ExitStack() as stack:
+        stack.enter_context(threadpool_limits(1))
+        if threads <= 1:
+            for it in items:
+                yield fn(it)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = stack.enter_context(ThreadPoolExecutor(threads))
+        pending = deque()
+        for it in items:
+            pending.append(pool.submit(fn, it))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def king_tiles(dosage, *, tile: int | None = None, block_size: int = 4096,
+               sparse_fraction: float = 0.03, threads: int = 1,
+               strip_rows: int | None = None) -> Iterator[tuple]:
+    """KING counts tile by tile: yields ``((i0, i1), (j0, j1), counts)`` for sample block
+    ``i0:i1`` x sample block ``j0:j1`` (j0 < i1; the tiles of one strip of rows cover every
+    column up to ``i1``, so together they hold every pair i > j, and the diagonal blocks).
+
+    dosage: int8 (N, M) ALT allele counts 0/1/2, -1 = missing: an array or a ``.npy`` path
+    (read by positioned reads, block by block). ``counts``: int64 (i1 - i0, j1 - j0) arrays
+    ``nsnp``, ``hethet``, ``ibs0``, ``het1`` (the row sample's heterozygote count over the sites
+    both samples have called) and ``het2`` (the column sample's). ``tile``: columns per tile and
+    (unless ``strip_rows``) rows per strip.
+
+    Each tile reads the variants in blocks of at most ``block_size`` (and
+    :data:`BLOCK_GENOTYPES` per side). A variant whose non-major genotypes (heterozygous, minor
+    homozygous or missing; "major" = the commoner homozygote over all N samples) number at most
+    ``sparse_fraction * N`` goes to a sparse path (like plink2's rare-variant path): its het
+    (H), minor-hom (A) and missing (Mi) indicators, as sparse matrices,
+
+        HETHET += H_I H_J^T,   NSNP += Ms - mi_i - mi_j + Mi_I Mi_J^T,
+        het_i += h_i - (H_I Mi_J^T)_ij,   IBS0 += a_i + a_j - A_I (2 A_J + H_J + Mi_J)^T - (H_I + Mi_I) A_J^T.
+
+    The others take the dense path of the module docstring. ``threads`` worker threads compute
+    tiles concurrently (each with single-threaded BLAS). Results do not depend on ``tile``,
+    ``block_size``, ``sparse_fraction`` or ``threads``.
+    """
+    for rows, cols, c in _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows):
+        yield rows, cols, {k: v.astype(np.int64) for k, v in c.items()}
+
+
+def _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows) -> Iterator[tuple]:
+    """:func:`king_tiles` with the counts as float64 (exact integers)."""
+    tile = TILE if tile is None else int(tile)
+    with _Dosage(dosage) as src:
+        N, _ = src.shape
+        pre = _Prepass(src, sparse_fraction)
+        tiles = (t for strip in _tiling(N, tile, strip_rows) for t in strip)
+
+        def work(t):
+            return t[0], t[1], _tile_counts(src, pre, t[0], t[1], block_size)
+
+        yield from _ordered_map(work, tiles, max(1, int(threads)))
+
+
+def king_counts(dosage, *, tile: int | None = None, block_size: int = 4096,
+                sparse_fraction: float = 0.03, threads: int = 1) -> dict:
+    """Pairwise KING counts for all samples as (N, N) matrices (O(N^2) memory: for tests and
+    small cohorts; :func:`king_pairs` streams).
+
+    dosage: int8 (N, M) (array or ``.npy`` path), ALT allele counts 0/1/2, -1 = missing.
+    Returns dict of int64 (N, N) matrices: ``nsnp``, ``hethet``, ``ibs0``, ``het`` (``het[i, j]``
+    = sample i's heterozygote count over sites both i and j have called), assembled from
+    :func:`king_tiles` (same arguments).
+    """
+    with _Dosage(dosage) as src:
+        N = src.shape[0]
+    out = {k: np.zeros((N, N), np.int64) for k in ("nsnp", "hethet", "ibs0", "het")}
+    for (i0, i1), (j0, j1), c in king_tiles(dosage, tile=tile, block_size=block_size,
+                                            sparse_fraction=sparse_fraction, threads=threads):
+        for k in ("nsnp", "hethet", "ibs0"):
+            out[k][j0:j1, i0:i1] = c[k].T
+            out[k][i0:i1, j0:j1] = c[k]
+        out["het"][j0:j1, i0:i1] = c["het2"].T
+        out["het"][i0:i1, j0:j1] = c["het1"]
     return out
 
 
@@ -214,35 +467,150 @@ def kinship_from_counts(hethet, ibs0, het1, het2) -> np.ndarray:
         return 0.5 - num / den
 
 
-def king_table(dosage: np.ndarray, ids: Sequence[str], *, block_size: int = 4096,
+_PAIR_FIELDS = ("i", "j", "nsnp", "hethet", "ibs0", "kinship")
+
+
+def _tile_pairs(rows, cols, c: dict, min_kinship: float | None) -> dict:
+    """The pairs i > j of one tile (kinship >= min_kinship when given), row by row; counts
+    as int64."""
+    (i0, i1), (j0, j1) = rows, cols
+    kin = kinship_from_counts(c["hethet"], c["ibs0"], c["het1"], c["het2"])
+    keep = None
+    if j1 > i0:  # the tile reaches the diagonal: only i > j
+        keep = np.arange(i0, i1)[:, None] > np.arange(j0, j1)[None, :]
+    if min_kinship is not None:
+        above = kin >= min_kinship
+        keep = above if keep is None else keep & above
+    if keep is None:
+        r, q = np.divmod(np.arange(kin.size), kin.shape[1])
+        out = {k: c[k].ravel().astype(np.int64) for k in ("nsnp", "hethet", "ibs0")}
+        out["kinship"] = kin.ravel()
+    else:
+        r, q = _coords(np.ascontiguousarray(keep))  # row by row
+        out = {k: c[k][r, q].astype(np.int64) for k in ("nsnp", "hethet", "ibs0")}
+        out["kinship"] = kin[r, q]
+    out["i"], out["j"] = r.astype(np.int64) + i0, q.astype(np.int64) + j0
+    return out
+
+
+def king_pairs(dosage, *, min_kinship: float | None = None, tile: int | None = None,
+               block_size: int = 4096, sparse_fraction: float = 0.03, threads: int = 1,
+               strip_rows: int | None = None) -> Iterator[dict]:
+    """KING-robust kinship of every pair i > j, in plink2's order, one strip of rows at a time.
+
+    Yields dicts of arrays ``i``, ``j`` (int64 sample indices, i > j), ``nsnp``, ``hethet``,
+    ``ibs0`` (int64 counts) and ``kinship`` (float64): the pairs of rows i0 <= i < i1 of a strip,
+    sorted by i then j (plink2 ``--make-king-table``: id1 = the later sample). ``min_kinship``
+    keeps only pairs with kinship >= it (``--king-table-filter``), applied to each tile before
+    anything is kept, so memory is one tile per thread plus the kept pairs of one strip.
+    ``strip_rows``: rows per strip (default ``tile`` with ``min_kinship``; without it fewer, so
+    that a strip holds at most about :data:`STRIP_PAIRS` pairs). Other arguments as for
+    :func:`king_tiles`.
+    """
+    tile = TILE if tile is None else int(tile)
+    with _Dosage(dosage) as src:
+        N = src.shape[0]
+    if strip_rows is None:
+        strip_rows = tile if min_kinship is not None else min(tile, max(16, STRIP_PAIRS // max(N, 1)))
+    strips = _tiling(N, tile, strip_rows)
+    tiles = _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows)
+    try:
+        for strip in strips:
+            parts = []
+            for _ in strip:  # the strip's tiles, in column order; each filtered as it comes
+                rows, cols, c = next(tiles)
+                parts.append(_tile_pairs(rows, cols, c, min_kinship))
+                del c
+            out = {k: np.concatenate([p[k] for p in parts]) for k in _PAIR_FIELDS}
+            if len(parts) > 1:
+                order = np.argsort(out["i"], kind="stable")  # row by row, columns in order
+                out = {k: v[order] for k, v in out.items()}
+            yield out
+    finally:
+        tiles.close()
+
+
+def _pair_frame(pairs: dict, ids: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"id1": ids[pairs["i"]], "id2": ids[pairs["j"]], "nsnp": pairs["nsnp"],
+                         "hethet": pairs["hethet"], "ibs0": pairs["ibs0"], "kinship": pairs["kinship"]})
+
+
+def _check_ids(dosage, ids) -> np.ndarray:
+    ids = np.asarray(list(ids), dtype=object)
+    with _Dosage(dosage) as src:
+        n = src.shape[0]
+    if n != len(ids):
+        raise ValueError(f"dosage has {n} rows but {len(ids)} ids were given")
+    return ids
+
+
+def king_table(dosage, ids: Sequence[str], *, block_size: int = 4096,
                min_kinship: float | None = None, sparse_fraction: float = 0.03,
-               threads: int = 1) -> pd.DataFrame:
-    """KING-robust kinship of every pair, like ``plink2 --make-king-table counts``.
+               threads: int = 1, tile: int | None = None) -> pd.DataFrame:
+    """KING-robust kinship of every pair, like ``plink2 --make-king-table counts``, in memory.
 
     dosage: int8 (N, M) ALT counts (0/1/2, -1 missing) over filtered autosomal biallelic SNVs
-    (see :func:`autosomal_mask` and ``GenotypeData.dosage``); ids: N sample ids.
-    Returns DataFrame with columns id1, id2, nsnp, hethet, ibs0, kinship: one row per pair,
-    in plink2's order (id1 = the later sample i, id2 = each earlier sample j < i). ``hethet``
-    and ``ibs0`` are counts (plink2's ``counts`` modifier). ``min_kinship`` keeps only rows
-    with kinship >= it (``--king-table-filter``). ``block_size``, ``sparse_fraction`` and
-    ``threads`` are passed to :func:`king_counts` (speed only; results are identical).
+    (see :func:`autosomal_mask` and ``GenotypeData.dosage``), an array or a ``.npy`` path;
+    ids: N sample ids. Returns DataFrame with columns id1, id2, nsnp, hethet, ibs0, kinship: one
+    row per pair, in plink2's order (id1 = the later sample i, id2 = each earlier sample j < i).
+    ``hethet`` and ``ibs0`` are counts (plink2's ``counts`` modifier). ``min_kinship`` keeps only
+    rows with kinship >= it (``--king-table-filter``). The other arguments are passed to
+    :func:`king_pairs` (speed only; results are identical). Without ``min_kinship`` the table
+    has N(N-1)/2 rows: to stream it to a file instead, see :func:`write_king_table`.
     """
-    ids = list(ids)
-    N = len(ids)
-    if dosage.shape[0] != N:
-        raise ValueError(f"dosage has {dosage.shape[0]} rows but {N} ids were given")
-    c = king_counts(dosage, block_size=block_size, sparse_fraction=sparse_fraction, threads=threads)
-    i, j = np.tril_indices(N, -1)
-    flat = i * N + j
-    flat_t = j * N + i
-    hethet, ibs0 = c["hethet"].ravel()[flat], c["ibs0"].ravel()[flat]
-    kin = kinship_from_counts(hethet, ibs0, c["het"].ravel()[flat], c["het"].ravel()[flat_t])
-    ids_arr = np.asarray(ids, dtype=object)
-    df = pd.DataFrame({"id1": ids_arr[i], "id2": ids_arr[j], "nsnp": c["nsnp"].ravel()[flat],
-                       "hethet": hethet, "ibs0": ibs0, "kinship": kin})
-    if min_kinship is not None:
-        df = df[df["kinship"] >= min_kinship].reset_index(drop=True)
-    return df
+    ids = _check_ids(dosage, ids)
+    tile = TILE if tile is None else int(tile)
+    parts = [_pair_frame(p, ids) for p in
+             king_pairs(dosage, min_kinship=min_kinship, tile=tile, block_size=block_size,
+                        sparse_fraction=sparse_fraction, threads=threads, strip_rows=tile)]
+    if not parts:
+        return _pair_frame({k: np.empty(0, np.float64 if k == "kinship" else np.int64)
+                            for k in _PAIR_FIELDS}, ids)
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def write_king_table(path, dosage, ids: Sequence[str], *, min_kinship: float | None = None,
+                     keep_above: float | None = None, tile: int | None = None, block_size: int = 4096,
+                     sparse_fraction: float = 0.03, threads: int = 1) -> tuple[int, pd.DataFrame]:
+    """Stream the KING table (:func:`king_table`'s rows and format) to a TSV, strip by strip.
+
+    The file (header id1, id2, nsnp, hethet, ibs0, kinship; NaN as an empty field) appears at
+    ``path`` only when complete (written to a temporary name and renamed). ``min_kinship``
+    filters the written rows (``--king-table-filter``). Returns (the number of pairs N(N-1)/2,
+    a DataFrame of the pairs with kinship > ``keep_above`` in table order, whether or not they
+    were written; empty when ``keep_above`` is None). Memory: one tile per thread, one strip's
+    written pairs and the pairs kept, never N x N.
+    """
+    from .atomic import atomic_path
+
+    ids = _check_ids(dosage, ids)
+    n = len(ids)
+    # each tile keeps the pairs to write (>= min_kinship) and the pairs to return (> keep_above)
+    if min_kinship is None:
+        lowest = None
+    else:
+        lowest = min_kinship if keep_above is None else min(float(min_kinship), float(keep_above))
+    kept = []
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        pd.DataFrame(columns=KING_COLUMNS).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+        for p in king_pairs(dosage, min_kinship=lowest, tile=tile, block_size=block_size,
+                            sparse_fraction=sparse_fraction, threads=threads):
+            if keep_above is not None:
+                sel = p["kinship"] > keep_above
+                if sel.any():
+                    kept.append(_pair_frame({k: v[sel] for k, v in p.items()}, ids))
+            if min_kinship is not None:
+                sel = p["kinship"] >= min_kinship
+                p = {k: v[sel] for k, v in p.items()}
+            if len(p["i"]):
+                _pair_frame(p, ids).to_csv(fh, sep="\t", index=False, header=False, na_rep="",
+                                           lineterminator="\n")
+    if kept:
+        table = pd.concat(kept, ignore_index=True)
+    else:
+        table = _pair_frame({k: np.empty(0, np.float64 if k == "kinship" else np.int64)
+                             for k in _PAIR_FIELDS}, ids)
+    return n * (n - 1) // 2, table
 
 
 def read_king_table(path) -> pd.DataFrame:

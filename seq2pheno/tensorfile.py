@@ -145,14 +145,19 @@ class TensorFile:
     def _read(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start:stop`` (contiguous) as a new array."""
         out = np.empty((stop - start, *self.row_shape), dtype=self.dtype)
+        self.read_into(out, self.offset + start * self.row_bytes)
+        return out
+
+    def read_into(self, out: np.ndarray, pos: int) -> None:
+        """Fill ``out`` (C-contiguous) with the file's bytes from byte ``pos`` (header included
+        in the count: row r, column c of a 2-D tensor is at ``offset + (r * M + c) * itemsize``)."""
         buf = memoryview(out.reshape(-1).view(np.uint8))
-        pos, done = self.offset + start * self.row_bytes, 0
+        done = 0
         while done < len(buf):
             got = os.preadv(self._descriptor(), [buf[done:]], pos + done)
             if got == 0:
                 raise OSError(f"{self.path}: unexpected end of file at byte {pos + done}")
             done += got
-        return out
 
     def _take(self, idx: np.ndarray) -> np.ndarray:
         """Rows ``idx`` (any order, repeats allowed) in the order given."""

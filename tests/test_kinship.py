@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from seq2pheno.kinship import (autosomal_mask, king_table, kinship_from_counts, read_king_table,
-                               related_pairs, relatedness_groups, unrelated_set)
+from seq2pheno.kinship import (KING_COLUMNS, autosomal_mask, king_counts, king_pairs, king_table,
+                               king_tiles, kinship_from_counts, read_king_table, related_pairs,
+                               relatedness_groups, unrelated_set, write_king_table)
 from seq2pheno.vcf import read_genotypes
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -238,3 +241,158 @@ def test_unrelated_set_large_component_greedy():
 def test_autosomal_mask():
     got = autosomal_mask(["1", "chr2", "22", "X", "chrX", "MT", "chrM", "23", "scaffold_1", "29"])
     assert got.tolist() == [True, True, True, False, False, False, False, False, False, True]
+
+
+# ---- tiles: sample block x sample block, bounded memory ---------------------------------------
+
+
+def _mixed_dosage(n: int, m: int, seed: int = 0) -> np.ndarray:
+    """int8 (n, m): common and rare variants (minor allele on either allele), ~3% missing calls,
+    a duplicate pair, and one sample with no heterozygous call (its kinship is -inf or NaN)."""
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([rng.uniform(0.2, 0.8, m - m // 2), rng.uniform(0.0, 0.04, m // 2)])
+    p = np.where(rng.random(m) < 0.5, p, 1 - p)
+    d = rng.binomial(2, p, size=(n, m)).astype(np.int8)
+    d[3] = d[1]
+    d[n - 2] = np.where(d[n - 2] == 1, 0, d[n - 2])
+    d[rng.random((n, m)) < 0.03] = -1
+    return d
+
+
+def _brute_counts(d: np.ndarray) -> dict:
+    """(N, N) KING counts straight from the definitions (het[i, j]: i's hets where both called)."""
+    g1, g2 = d[:, None, :].astype(int), d[None, :, :].astype(int)
+    both = (g1 >= 0) & (g2 >= 0)
+    return {"nsnp": both.sum(-1), "hethet": ((g1 == 1) & (g2 == 1) & both).sum(-1),
+            "ibs0": ((np.abs(g1 - g2) == 2) & both).sum(-1), "het": ((g1 == 1) & both).sum(-1)}
+
+
+@pytest.mark.parametrize("tile", [1, 7, 22, 23, 40])
+def test_tiled_counts_equal_untiled_and_brute_force(tile):
+    d = _mixed_dosage(23, 150)
+    ref = _brute_counts(d)
+    untiled = king_counts(d, tile=23, sparse_fraction=0.2, block_size=1000)
+    for threads in (1, 2):
+        tiled = king_counts(d, tile=tile, sparse_fraction=0.2, block_size=16, threads=threads)
+        for k in ("nsnp", "hethet", "ibs0", "het"):
+            np.testing.assert_array_equal(tiled[k], untiled[k], err_msg=f"{k}, tile {tile}")
+            np.testing.assert_array_equal(tiled[k], ref[k], err_msg=f"{k}, tile {tile}")
+    # every pair i > j is in exactly one tile (with the diagonal blocks), strips in row order
+    seen = np.zeros((23, 23), int)
+    last = -1
+    for (i0, i1), (j0, j1), c in king_tiles(d, tile=tile):
+        assert i0 >= last and c["nsnp"].shape == (i1 - i0, j1 - j0) and j0 < i1
+        last = i0
+        seen[i0:i1, j0:j1] += 1
+    assert (np.tril(seen, -1) == np.tril(np.ones_like(seen), -1)).all()
+
+
+def test_small_reads_blocks_and_sparse_batches_change_nothing(tmp_path, monkeypatch):
+    """A dosage file read a few variants of each row at a time (positioned reads of row
+    segments), tiny float32 blocks and sparse products taken in many batches."""
+    import seq2pheno.kinship as kinship
+
+    d = _mixed_dosage(23, 150, seed=4)
+    np.save(tmp_path / "dosage.npy", d)
+    monkeypatch.setattr(kinship, "READ_GENOTYPES", 7 * 20)
+    monkeypatch.setattr(kinship, "BLOCK_GENOTYPES", 7 * 6)
+    monkeypatch.setattr(kinship, "_SPARSE_FLUSH", 10)
+    ref = _brute_counts(d)
+    for source in (d, tmp_path / "dosage.npy"):
+        got = king_counts(source, tile=7, sparse_fraction=0.2)
+        for k in ("nsnp", "hethet", "ibs0", "het"):
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
+
+def test_both_variant_paths_are_exercised_by_the_mixed_dosage():
+    d = _mixed_dosage(23, 150)
+    n0, n2 = (d == 0).sum(0), (d == 2).sum(0)
+    nonmajor = 23 - np.maximum(n0, n2)
+    assert (nonmajor <= 0.2 * 23).sum() > 30 and (nonmajor > 0.2 * 23).sum() > 30
+    assert ((nonmajor <= 0.2 * 23) & (n2 > n0)).any()  # a rare variant whose major allele is ALT
+
+
+@pytest.mark.parametrize("tile,floor", [(1, None), (7, None), (7, 0.0442), (22, -0.2), (23, None),
+                                        (40, 0.1)])
+def test_streamed_pairs_in_plink2_order_with_floor(tmp_path, tile, floor):
+    d = _mixed_dosage(23, 150, seed=1)
+    np.save(tmp_path / "dosage.npy", d)
+    ref = _brute_counts(d)
+    i, j = np.tril_indices(23, -1)  # plink2's order: id1 = the later sample, then each earlier one
+    kin = kinship_from_counts(ref["hethet"][i, j], ref["ibs0"][i, j], ref["het"][i, j], ref["het"][j, i])
+    keep = np.ones(len(i), bool) if floor is None else kin >= floor
+    for source in (d, tmp_path / "dosage.npy", str(tmp_path / "dosage.npy"))[:1 if tile == 1 else 3]:
+        got = {k: np.concatenate([p[k] for p in king_pairs(source, min_kinship=floor, tile=tile,
+                                                           block_size=32, sparse_fraction=0.2)])
+               for k in ("i", "j", "nsnp", "hethet", "ibs0", "kinship")}
+        np.testing.assert_array_equal(got["i"], i[keep])
+        np.testing.assert_array_equal(got["j"], j[keep])
+        for k in ("nsnp", "hethet", "ibs0"):
+            np.testing.assert_array_equal(got[k], ref[k][i, j][keep])
+        np.testing.assert_array_equal(got["kinship"], kin[keep])  # bit for bit
+    assert np.isinf(kin).any() or np.isnan(kin).any()  # the sample without hets
+
+
+@pytest.mark.parametrize("tile,floor,keep_above", [(5, None, 0.0884), (5, 0.1, 0.0884), (23, 0.0442, 0.3),
+                                                   (8, -1.0, None)])
+def test_written_table_is_king_table_as_tsv(tmp_path, tile, floor, keep_above):
+    d = _mixed_dosage(23, 150, seed=2)
+    ids = [f"s{k}" for k in range(23)]
+    full = king_table(d, ids)
+    expected = full if floor is None else full[full["kinship"] >= floor]
+    expected.to_csv(tmp_path / "expected.tsv", sep="\t", index=False, na_rep="")
+    np.save(tmp_path / "dosage.npy", d)
+    n, kept = write_king_table(tmp_path / "kinship.tsv", tmp_path / "dosage.npy", ids, min_kinship=floor,
+                               keep_above=keep_above, tile=tile, block_size=64)
+    assert (tmp_path / "kinship.tsv").read_bytes() == (tmp_path / "expected.tsv").read_bytes()
+    assert n == 23 * 22 // 2
+    assert kept.columns.tolist() == KING_COLUMNS
+    want = full.iloc[:0] if keep_above is None else full[full["kinship"] > keep_above]
+    pd.testing.assert_frame_equal(kept.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
+    assert sorted(os.listdir(tmp_path)) == ["dosage.npy", "expected.tsv", "kinship.tsv"]  # no temporary left
+
+
+def test_king_table_without_variants_or_pairs():
+    t = king_table(np.zeros((3, 0), np.int8), ["a", "b", "c"])
+    assert t.columns.tolist() == KING_COLUMNS and len(t) == 3
+    assert (t["nsnp"] == 0).all() and t["kinship"].isna().all()
+    assert len(king_table(np.zeros((1, 5), np.int8), ["a"])) == 0
+    with pytest.raises(ValueError, match="2 ids"):
+        king_table(np.zeros((3, 4), np.int8), ["a", "b"])
+
+
+def test_tiled_king_memory_stays_far_below_n_by_n(tmp_path):
+    """KING over 3,000 samples (one N x N float64 matrix = 72 MB; the untiled code held about
+    ten) from the dosage file, with a small tile and a floor: the resident set grows by a few
+    MB (one tile, one variant block and the kept pairs), not by N x N."""
+    n = 3000
+    rng = np.random.default_rng(3)
+    p = np.concatenate([rng.uniform(0.1, 0.5, 600), rng.uniform(0.0, 0.01, 200)])
+    d = rng.binomial(2, p, size=(n, len(p))).astype(np.int8)
+    d[3] = d[1]                                    # a duplicate
+    d[rng.random(d.shape) < 0.01] = -1
+    np.save(tmp_path / "dosage.npy", d)
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        sys.path.insert(0, {os.getcwd()!r})
+        from seq2pheno.kinship import write_king_table
+        def status(key):  # kB; VmHWM (the peak) starts afresh at exec, unlike ru_maxrss
+            with open("/proc/self/status") as fh:
+                return next(int(ln.split()[1]) for ln in fh if ln.startswith(key + ":"))
+        ids = [f"s{{k}}" for k in range({n})]
+        small = {str(tmp_path / "small.npy")!r}
+        np.save(small, np.load({str(tmp_path / "dosage.npy")!r}, mmap_mode="r")[:50])
+        write_king_table({str(tmp_path / "warm.tsv")!r}, small, ids[:50], min_kinship=0.177,
+                         keep_above=0.354, tile=16)  # imports, BLAS buffers
+        before = status("VmRSS")
+        n_pairs, kept = write_king_table({str(tmp_path / "kinship.tsv")!r}, {str(tmp_path / "dosage.npy")!r},
+                                         ids, min_kinship=0.177, keep_above=0.354, tile=128)
+        assert n_pairs == {n * (n - 1) // 2} and len(kept) == 1, (n_pairs, kept)
+        print(status("VmHWM") - before)
+    """)
+    grown = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                               text=True).stdout) / 1024
+    assert grown < 72 / 4, grown  # MB (about 5 measured; the same call with tile=3000: 630)
+    written = pd.read_csv(tmp_path / "kinship.tsv", sep="\t")
+    assert list(zip(written["id1"], written["id2"])) == [("s3", "s1")]  # the planted duplicate only
