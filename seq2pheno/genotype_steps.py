@@ -31,6 +31,7 @@ from .dataset import read_tsv
 from .errors import InputError
 from .atomic import atomic_path, write_json, write_tsv
 from .steps import read_json
+from .tensorfile import iter_blocks, open_tensor, tensor_writer
 
 #: Where each kind of import-time removal is recorded (reason codes of filtered.tsv).
 FILTER_NAMES = {"mind": "max_missing_sample (plink2 --mind)",
@@ -549,26 +550,26 @@ def impute_genotypes(onehot_path, missing_path, split_path, samples_path, *, out
     """Fill missing calls with the training split's allele frequencies -> ``out`` (N x L x 4 .npy).
 
     Every row (train, valid, test, unphenotyped, removed) is written; the frequencies come from
-    the called genotypes of the training rows only (:func:`seq2pheno.vcf.impute_missing`). With
+    the called genotypes of the training rows only (:func:`seq2pheno.vcf.called_frequencies`). With
     a haplotype tensor (two rows per sample) the training rows are both haplotypes of each training
     sample, so the fill is the allele frequency over the called training haplotypes.
     """
-    from .vcf import impute_missing
+    from .vcf import called_frequencies
 
-    x = np.load(onehot_path, mmap_mode="r")
-    mask = np.load(missing_path, mmap_mode="r")
+    x, mask = open_tensor(onehot_path), open_tensor(missing_path)
     if mask.shape != x.shape[:2]:
         raise InputError(missing_path, f"mask shape {mask.shape} does not match the tensor {x.shape}")
     train = training_rows(samples_path, split_path, x.shape[0])
-    with atomic_path(out) as tmp:
-        y = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=x.shape)
-        for s in range(0, len(x), chunk):
-            y[s:s + chunk] = x[s:s + chunk]
-        impute_missing(x, mask, train, chunk=chunk, out=y)
-        y.flush()
-        del y
+    freq = called_frequencies(x, mask, train, chunk=chunk)
+    n_missing = 0
+    with tensor_writer(out, x.shape[1:]) as w:
+        for s, block in iter_blocks(x, chunk):
+            r, c = np.nonzero(mask[s:s + chunk])
+            block[r, c] = freq[c]
+            n_missing += len(r)
+            w.append(block)
     log.info("imputed %d missing calls of %d x %d tensor rows with the allele frequencies of %d "
-             "training rows", int(np.asarray(mask).sum()), x.shape[0], x.shape[1], len(train))
+             "training rows", n_missing, x.shape[0], x.shape[1], len(train))
 
 
 # ---- predicting new samples ------------------------------------------------------------------
@@ -586,7 +587,7 @@ def reference_composition(ref) -> np.ndarray:
 
 def training_frequencies(tensor_path, rows) -> np.ndarray:
     """float64 (L, 4): mean composition of ``rows`` of the (imputed) tensor = allele frequencies."""
-    x = np.load(tensor_path, mmap_mode="r")
+    x = open_tensor(tensor_path)
     rows = np.asarray(rows)
     total = np.zeros(x.shape[1:], np.float64)
     for s in range(0, len(rows), 512):
@@ -680,7 +681,7 @@ def predict_new(entry: dict, predict_entry: dict, paths: dict, models: list[str]
                               missing="error" if missing == "error" else "mean", log=log)
     freq = None
     if missing == "mean":
-        n_rows = np.load(paths["onehot"], mmap_mode="r").shape[0]
+        n_rows = open_tensor(paths["onehot"]).shape[0]
         freq = training_frequencies(paths["onehot"], training_rows(paths["samples"], paths["split"], n_rows))
     x, counts = match_new_samples(features, geno, missing, frequencies=freq, vcf_path=predict_entry["vcf"])
     log.info("%d new samples; %d of %d training sites found, %d absent and %d missing calls filled (%s)",

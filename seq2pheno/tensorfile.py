@@ -62,13 +62,16 @@ class TensorWriter:
 
 
 @contextlib.contextmanager
-def tensor_writer(path, row_shape: tuple[int, ...] | None = None, dtype=np.float32):
+def tensor_writer(path, row_shape: tuple[int, ...] | None = None, dtype=np.float32, *,
+                  atomic: bool = True):
     """``with tensor_writer(path, (L, 4)) as w: w.append(block)`` writes a ``.npy`` block by block.
 
     ``row_shape`` may be left ``None`` (taken from the first block). The file appears at ``path``
-    only when the block exits without an error; memory use is one block, whatever N is.
+    only when the block exits without an error (``atomic=False``: written at ``path`` itself,
+    for a caller that renames several files together); memory use is one block, whatever N is.
     """
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    with (atomic_path(path) if atomic else contextlib.nullcontext(path)) as tmp, \
+            open(tmp, "wb") as fh:
         fh.write(b"\0" * _HEADER_BYTES)
         writer = TensorWriter(fh, row_shape, dtype)
         yield writer

@@ -45,6 +45,7 @@ the parts into the :class:`GenotypeData` that :func:`read_genotypes` gives for t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import logging
@@ -57,6 +58,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, require_file
+from .tensorfile import tensor_writer
 
 CHANNELS = "ACGT"
 _BASE_INDEX = {b: i for i, b in enumerate(CHANNELS)}
@@ -1224,15 +1226,14 @@ def index_vcf(vcf, out) -> None:
 
 
 # ----------------------------------------------------------------------------- imputation
-def impute_missing(tensor: np.ndarray, missing_mask: np.ndarray, train_rows, *,
-                   chunk: int = 512, out: np.ndarray | None = None) -> np.ndarray:
-    """Fill missing (row, column) entries with the column's mean composition over training rows.
+def called_frequencies(tensor, missing_mask, train_rows, *, chunk: int = 512) -> np.ndarray:
+    """float32 (L, 4): each column's mean composition over the called entries of training rows.
 
-    tensor: float32 (n, L, 4); missing_mask: bool (n, L); train_rows: indices or bool mask of the
-    rows whose non-missing entries define the mean (the training split only). The mean
-    composition is the allele frequencies (each in [0, 1], summing to 1). A column with no called
-    training row gets 0.25 in each channel. Returns ``out`` (default: a copy; pass ``out=tensor``
-    to fill in place, e.g. a memmap opened ``r+``).
+    tensor: float32 (n, L, 4) (array or :class:`seq2pheno.tensorfile.TensorFile`, read ``chunk``
+    rows at a time); missing_mask: bool (n, L); train_rows: indices or bool mask of the rows whose
+    non-missing entries define the mean (the training split only). The mean composition is the
+    allele frequencies (each in [0, 1], summing to 1); a column with no called training row gets
+    0.25 in each channel.
     """
     n, L, _ = tensor.shape
     train = np.zeros(n, bool)
@@ -1250,6 +1251,18 @@ def impute_missing(tensor: np.ndarray, missing_mask: np.ndarray, train_rows, *,
     mean = np.full((L, 4), 0.25, np.float32)
     ok = counts > 0
     mean[ok] = (sums[ok] / counts[ok, None]).astype(np.float32)
+    return mean
+
+
+def impute_missing(tensor: np.ndarray, missing_mask: np.ndarray, train_rows, *,
+                   chunk: int = 512, out: np.ndarray | None = None) -> np.ndarray:
+    """Fill missing (row, column) entries with :func:`called_frequencies` of the training rows.
+
+    tensor: float32 (n, L, 4); missing_mask: bool (n, L). Returns ``out`` (default: a copy; pass
+    ``out=tensor`` to fill in place).
+    """
+    n = tensor.shape[0]
+    mean = called_frequencies(tensor, missing_mask, train_rows, chunk=chunk)
     if out is None:
         out = np.array(tensor, dtype=np.float32, copy=True)
     for s in range(0, n, chunk):
@@ -1403,7 +1416,7 @@ def write_genotype_cohort(geno: GenotypeData, table: pd.DataFrame, samples_tsv, 
     ``table`` (from :func:`join_phenotypes`, possibly subset) gives the samples to write, in
     order; each id must be in ``geno.samples``. onehot.npy rows follow it (two rows per sample,
     ``2*i`` and ``2*i + 1``, with haplotypes). The tensor is built ``chunk_rows`` at a time into a
-    temporary file and renamed; missing entries are all-zero (see :func:`impute_missing`).
+    temporary file and renamed; missing entries are all-zero (see :func:`called_frequencies`).
     ``missing_npy`` (optional) receives the bool missing mask (rows x L).
     """
     log = log or logging.getLogger("seq2pheno.vcf")
@@ -1419,20 +1432,16 @@ def write_genotype_cohort(geno: GenotypeData, table: pd.DataFrame, samples_tsv, 
     for p in paths:
         p.parent.mkdir(parents=True, exist_ok=True)
     try:
-        arr = np.lib.format.open_memmap(tmps[1], mode="w+", dtype=np.float32, shape=(len(rows), L, 4))
-        marr = (np.lib.format.open_memmap(tmps[3], mode="w+", dtype=bool, shape=(len(rows), L))
-                if missing_npy else None)
-        for s in range(0, len(rows), chunk_rows):
-            t, m = geno.tensor(rows[s:s + chunk_rows])
-            arr[s:s + len(t)] = t
-            if marr is not None:
-                marr[s:s + len(t)] = m
-            log.info("wrote tensor rows %d/%d", min(len(rows), s + chunk_rows), len(rows))
-        arr.flush()
-        del arr
-        if marr is not None:
-            marr.flush()
-            del marr
+        with contextlib.ExitStack() as files:
+            arr = files.enter_context(tensor_writer(tmps[1], (L, 4), np.float32, atomic=False))
+            marr = (files.enter_context(tensor_writer(tmps[3], (L,), bool, atomic=False))
+                    if missing_npy else None)
+            for s in range(0, len(rows), chunk_rows):
+                t, m = geno.tensor(rows[s:s + chunk_rows])
+                arr.append(t)
+                if marr is not None:
+                    marr.append(m)
+                log.info("wrote tensor rows %d/%d", min(len(rows), s + chunk_rows), len(rows))
         geno.features[["position", "chrom", "pos", "ref", "alt"]].to_csv(tmps[2], sep="\t", index=False)
         out_table = table.copy()
         out_table.to_csv(tmps[0], sep="\t", index=False, na_rep="")
