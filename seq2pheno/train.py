@@ -1,7 +1,7 @@
-"""Training of the CNNs: standardised phenotype, batches streamed from a (memory-mapped) tensor.
+"""Training of the CNNs: standardised phenotype, batches streamed from the tensor on disk.
 
-The one-hot tensor ``onehot`` (``N x L x 4`` float32, possibly ``np.load(path, mmap_mode="r")``)
-is never loaded whole: :class:`OneHotBatches` reads one batch of rows at a time, in sorted row
+The one-hot tensor ``onehot`` (``N x L x 4`` float32: an array, or the workflow's
+:class:`seq2pheno.tensorfile.TensorFile`) is never loaded whole: :class:`OneHotBatches` reads one batch of rows at a time, in sorted row
 order. Phenotypes are standardised with the training split's mean and SD only
 (:func:`standardiser`); the returned model ends with
 ``Rescaling(scale=sd, offset=mean, name="to_phenotype_scale")`` so ``model.predict`` gives the
@@ -54,7 +54,7 @@ def _make_batches_class():
     class _OneHotBatches(base):
         """Keras ``PyDataset`` of ``(x, y[, w])`` batches read by index from ``onehot``.
 
-        onehot: ``N x L x 4`` array or memmap; idx: rows to serve (``n`` ints); y: ``n``
+        onehot: ``N x L x 4`` array or TensorFile; idx: rows to serve (``n`` ints); y: ``n``
         targets in the order of ``idx`` (or None for prediction: batches are ``x`` only);
         weights: optional ``n`` sample weights. Each batch reads its rows in sorted order
         (``x`` of shape ``(<=batch_size, L, 4)`` float32, ``y`` of shape ``(b, 1)``).
@@ -167,7 +167,7 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
             seed: int = 0, log: logging.Logger | None = None):
     """Train the CNN of ``spec`` on rows ``train_idx`` of ``onehot``; early-stop on ``valid_idx``.
 
-    onehot: ``N x L x 4`` float32 array or read-only memmap (never loaded whole).
+    onehot: ``N x L x 4`` float32 array or TensorFile (never loaded whole).
     train_idx, valid_idx: integer row indices; y_train, y_valid: phenotypes (original scale)
     in the same order; weights: optional training sample weights (length of train_idx).
     Targets are standardised with the training mean/SD (:func:`standardiser`). Training:
