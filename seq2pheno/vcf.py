@@ -740,6 +740,17 @@ def _read_part(vcf, fasta, *, intervals=None, index=None, regions=None, samples=
                                       "is the file sorted and well-formed?")
             yield rec, raw
 
+    def fetch(tbx, chrom, s, e):
+        """(record, raw text line or None) overlapping chrom:s-e, through the index."""
+        recs = vf.fetch(chrom, s, e)
+        if not text:
+            return ((r, None) for r in recs)
+        return lockstep(recs, (ln.encode() + b"\n" for ln in tbx.fetch(chrom, s, e)))
+
+    by_chrom: dict = {}  # contig -> [(region index, start, end)]
+    for i_region, (r_chrom, r_start, r_end) in enumerate(region_list or ()):
+        by_chrom.setdefault(r_chrom, []).append((i_region, r_start, r_end))
+
     # iterate records: whole file, or per region (index if present)
     def record_iter():
         """Yield (record, VCF line or None, region index or None, raw text line or None)."""
@@ -758,16 +769,10 @@ def _read_part(vcf, fasta, *, intervals=None, index=None, regions=None, samples=
             for r_i, (chrom, s, e) in enumerate(region_list):
                 if chrom not in index_contigs:
                     continue
-                recs = vf.fetch(chrom, s, e)
-                it = lockstep(recs, (ln.encode() + b"\n" for ln in tbx.fetch(chrom, s, e))) if text \
-                    else ((r, None) for r in recs)
-                for rec, raw in it:
+                for rec, raw in fetch(tbx, chrom, s, e):
                     if s <= rec.start < e:
                         yield rec, None, r_i, raw
             return
-        by_chrom: dict = {}
-        for r_i, (chrom, s, e) in enumerate(region_list):
-            by_chrom.setdefault(chrom, []).append((r_i, s, e))
         it = lockstep(vf, raw_lines()) if text else ((r, None) for r in vf)
         for i, (rec, raw) in enumerate(it):
             for r_i, s, e in by_chrom.get(rec.chrom, ()):
@@ -781,16 +786,10 @@ def _read_part(vcf, fasta, *, intervals=None, index=None, regions=None, samples=
                                   "(tabix -p vcf, or bcftools index)")
         index_contigs = set(vf.index)
         tbx = pysam.TabixFile(str(vcf), index=None if index is None else str(index)) if text else None
-        by_chrom: dict = {}
-        for r_i, (chrom, s, e) in enumerate(region_list or ()):
-            by_chrom.setdefault(chrom, []).append((r_i, s, e))
         for chrom, s, e, region in intervals:
             if chrom not in index_contigs:
                 continue
-            recs = vf.fetch(chrom, s, e)
-            it = lockstep(recs, (ln.encode() + b"\n" for ln in tbx.fetch(chrom, s, e))) if text \
-                else ((r, None) for r in recs)
-            for rec, raw in it:
+            for rec, raw in fetch(tbx, chrom, s, e):
                 if rec.start < s or (e is not None and rec.start >= e):
                     continue  # starts in a neighbouring stretch
                 if region >= 0:
