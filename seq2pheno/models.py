@@ -219,24 +219,20 @@ def resolve_spec(name: str, spec: dict | None = None) -> dict:
     base.update(copy.deepcopy(spec))
     kind = base.get("type", "cnn")
     base["type"] = kind
+    keys = {"cnn": _CNN_KEYS, "ridge": _RIDGE_KEYS}
+    allowed = keys.get(kind) if isinstance(kind, str) else None
+    if allowed is None:
+        raise SpecError(f"model {name!r}: type must be 'cnn' or 'ridge', got {kind!r}")
+    unknown = set(base) - allowed
+    if unknown:
+        raise SpecError(f"model {name!r}: unknown key(s) {sorted(unknown)} for a {kind} model; "
+                        f"allowed: {sorted(allowed)}")
+    full = copy.deepcopy(DEFAULTS[kind])
+    full.update(base)
     if kind == "ridge":
-        unknown = set(base) - _RIDGE_KEYS
-        if unknown:
-            raise SpecError(f"model {name!r}: unknown key(s) {sorted(unknown)} for a ridge "
-                            f"model; allowed: {sorted(_RIDGE_KEYS)}")
-        full = copy.deepcopy(DEFAULTS["ridge"])
-        full.update(base)
         full["alphas"] = [float(a) for a in full["alphas"]] if isinstance(
             full["alphas"], (list, tuple)) else full["alphas"]
         return validate_spec(full, name)
-    if kind != "cnn":
-        raise SpecError(f"model {name!r}: type must be 'cnn' or 'ridge', got {kind!r}")
-    unknown = set(base) - _CNN_KEYS
-    if unknown:
-        raise SpecError(f"model {name!r}: unknown key(s) {sorted(unknown)} for a cnn model; "
-                        f"allowed: {sorted(_CNN_KEYS)}")
-    full = copy.deepcopy(DEFAULTS["cnn"])
-    full.update(base)
     full["conv"] = _fill_layers(name, "conv", full["conv"], _CONV_KEYS)
     full["dense"] = _fill_layers(name, "dense", full["dense"], _DENSE_KEYS)
     return validate_spec(full, name)
