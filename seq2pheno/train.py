@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from .models import build_cnn, is_ridge, predict_ridge, resolve_spec, take_rows, IndexedRows
+from .models import build_cnn, resolve_spec, take_rows
 
 
 def standardiser(y_train) -> tuple[float, float]:
@@ -250,14 +250,17 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
 def predict(model, onehot, idx=None, batch_size: int = 1024) -> np.ndarray:
     """Predictions for rows ``idx`` of ``onehot`` (all rows when None), shape ``(n,)`` float64.
 
-    ``model`` is a Keras model (output ``(batch, 1)``, original scale) or ridge parameters
-    (a dict from :func:`seq2pheno.models.fit_ridge`). Rows are read ``batch_size`` at a time.
+    ``model`` is a Keras model (output ``(batch, 1)``, original scale) or a trained model of
+    another kind (a dict naming its ``kind``: :func:`seq2pheno.models.predict`). Rows are read
+    ``batch_size`` at a time.
     """
     idx = np.arange(len(onehot)) if idx is None else np.asarray(idx, dtype=np.int64)
     if len(idx) == 0:
         return np.zeros(0)
-    if is_ridge(model):
-        return predict_ridge(model, IndexedRows(onehot, idx), batch_size=batch_size)
+    if isinstance(model, dict):
+        from .models import Rows, predict as predict_any
+
+        return predict_any(model, Rows(onehot, idx))
     out = np.empty(len(idx))
     for start in range(0, len(idx), batch_size):
         x = take_rows(onehot, idx[start:start + batch_size])

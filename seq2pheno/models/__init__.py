@@ -1,0 +1,167 @@
+"""The registry of model kinds: one module per kind, one mapping every caller asks.
+
+``KINDS`` maps each ``type:`` of the config to its module (contract in
+:mod:`seq2pheno.models.base`). Rules, steps, prediction and the report ask the registry for
+a model's kind, artefact, resource class and interpretation; nothing else decides them.
+Adding a kind is one module here, listed in ``_KIND_MODULES``: its ``SCHEMA`` enters the config
+schema (:func:`config_schema`), its ``PRESETS`` the preset names.
+
+A config entry becomes a complete spec with :func:`resolve_spec`: ``preset: NAME`` (or an
+entry named like a preset) starts from that preset, the entry's own keys override it (a
+layer list replaces the preset's as a whole), and the kind's defaults fill the rest.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from types import ModuleType
+
+import numpy as np
+
+from .base import (IndexedRows, Rows, SampleMeanRows, SpecError, check_schema, defaults_of,
+                   take_rows)
+
+_KIND_MODULES = ("cnn", "ridge")
+
+KINDS: dict[str, ModuleType] = {}
+for _m in _KIND_MODULES:
+    _mod = importlib.import_module(f".{_m}", __name__)
+    KINDS[_mod.KIND] = _mod
+
+#: Every preset of every kind, by name (each carries its ``type``).
+PRESETS: dict[str, dict] = {name: preset for mod in KINDS.values() for name, preset in mod.PRESETS.items()}
+
+#: Keys of a model entry that are not the kind's own spec keys.
+ENTRY_KEYS = {"type", "preset"}
+
+
+def kind_name(entry: dict | None, name: str) -> str:
+    """The kind (``type``) a config entry ``name`` resolves to."""
+    entry = entry or {}
+    if entry.get("type") is not None:
+        return entry["type"]
+    preset = entry.get("preset")
+    if preset is not None:
+        if preset not in PRESETS:
+            raise SpecError(f"model {name!r}: unknown preset {preset!r}; known: {sorted(PRESETS)}")
+        return PRESETS[preset]["type"]
+    if name in PRESETS:
+        return PRESETS[name]["type"]
+    return "cnn"
+
+
+def kind(entry_or_spec: dict | None, name: str = "model") -> ModuleType:
+    """The kind module of a config entry or resolved spec."""
+    k = kind_name(entry_or_spec, name)
+    if k not in KINDS:
+        raise SpecError(f"model {name!r}: type must be one of {sorted(KINDS)}, got {k!r}")
+    return KINDS[k]
+
+
+def resolve_spec(name: str, spec: dict | None = None) -> dict:
+    """Complete, validated spec (with ``type``) for the config entry ``name``.
+
+    Raises :class:`SpecError` (a ``ValueError``) naming the model and the offending key.
+    """
+    if spec is not None and not isinstance(spec, dict):
+        raise SpecError(f"model {name!r}: spec must be a mapping, got {spec!r}")
+    spec = {} if spec is None else copy.deepcopy(dict(spec))
+    mod = kind(spec, name)
+    preset = spec.pop("preset", None)
+    if preset is not None:
+        base = copy.deepcopy(PRESETS[preset])
+        if base["type"] != mod.KIND:
+            raise SpecError(f"model {name!r}: preset {preset!r} is a {base['type']} model, "
+                            f"not {mod.KIND}")
+    elif name in PRESETS and PRESETS[name]["type"] == mod.KIND:
+        base = copy.deepcopy(PRESETS[name])
+    else:
+        base = {}
+    base.pop("type", None)
+    spec.pop("type", None)
+    base.update(spec)
+    check_schema(base, mod.SCHEMA, name, mod.KIND)
+    full = defaults_of(mod.SCHEMA)
+    full.update(base)
+    full = mod.validate(full, name)
+    return {"type": mod.KIND, **full}
+
+
+def load_trained(path, kind_name_: str | None = None):
+    """A trained model from its artefact. The kind is ``kind_name_`` when given, else the one
+    the artefact records (``kind`` inside an ``.npz``, a ``.keras`` file is a CNN)."""
+    if kind_name_ is None:
+        kind_name_ = artefact_kind(path)
+    return KINDS[kind_name_].load(path)
+
+
+def artefact_kind(path) -> str:
+    """The kind recorded in an artefact file."""
+    p = str(path)
+    if p.endswith(".keras"):
+        return "cnn"
+    if p.endswith(".npz"):
+        with np.load(p) as z:
+            if "kind" in z.files:
+                return str(z["kind"])
+            if "coef" in z.files:       # written before kinds were recorded
+                return "ridge"
+    for mod in KINDS.values():
+        if p.endswith(mod.ARTEFACT) and hasattr(mod, "sniff") and mod.sniff(p):
+            return mod.KIND
+    raise SpecError(f"{p}: cannot tell which kind of model wrote this file")
+
+
+def kind_of_model(model) -> str:
+    """The kind of a trained model object: dict models record theirs (``kind``), Keras
+    models are CNNs."""
+    if isinstance(model, dict):
+        if "kind" not in model:
+            raise SpecError("a trained model dict must record its 'kind'")
+        return str(model["kind"])
+    return "cnn"
+
+
+def predict(model, rows: Rows) -> np.ndarray:
+    """(n samples,) predictions of any trained model on the original phenotype scale."""
+    return KINDS[kind_of_model(model)].predict(model, rows)
+
+
+def config_schema() -> dict:
+    """The JSON schema of a ``models:`` entry, built from every kind's ``SCHEMA``.
+
+    Keys are the union over kinds (with their types and ranges, no defaults: those depend on
+    the kind); :func:`resolve_spec` then rejects keys that the entry's kind does not take.
+    """
+    props: dict[str, dict] = {
+        "preset": {"enum": sorted(PRESETS)},
+        "type": {"enum": sorted(KINDS)},
+    }
+    for mod in KINDS.values():
+        for key, sub in mod.SCHEMA.items():
+            sub = _strip_defaults(sub)
+            if key in props and props[key] != sub:
+                prev = props[key]["anyOf"] if "anyOf" in props[key] else [props[key]]
+                if sub not in prev:
+                    props[key] = {"anyOf": prev + [sub]}
+            else:
+                props.setdefault(key, sub)
+    return {"type": "object", "additionalProperties": False, "properties": props}
+
+
+def _strip_defaults(schema):
+    if isinstance(schema, dict):
+        return {k: _strip_defaults(v) for k, v in schema.items() if k not in ("default", "description")}
+    if isinstance(schema, list):
+        return [_strip_defaults(v) for v in schema]
+    return schema
+
+
+# Backwards-compatible names: the CNN builder and the ridge functions, where callers expect them.
+from .cnn import DEFAULTS, build_cnn  # noqa: E402
+from .ridge import fit_ridge, load_ridge, predict_ridge, save_ridge  # noqa: E402
+
+__all__ = ["KINDS", "PRESETS", "Rows", "IndexedRows", "SampleMeanRows", "SpecError", "take_rows",
+           "resolve_spec", "kind", "kind_of_model", "predict", "kind_name", "load_trained", "artefact_kind", "config_schema",
+           "build_cnn", "fit_ridge", "predict_ridge", "save_ridge", "load_ridge", "DEFAULTS"]
