@@ -1,18 +1,30 @@
 # seq2pheno: `make run` sets up .venv and runs the default workflow; `make test` sets up and tests.
 PYTHON ?= python3
 VENV   := .venv
-STAMP  := $(VENV)/.installed
 CORES  ?= all
+# GPU=1: install requirements-gpu.txt (Keras on JAX with CUDA 12) instead of requirements.txt.
+GPU    ?= 0
+ifeq ($(GPU),1)
+REQUIREMENTS := requirements-gpu.txt
+STAMP        := $(VENV)/.installed-gpu
+else
+REQUIREMENTS := requirements.txt
+STAMP        := $(VENV)/.installed
+endif
+# System tools (not pip packages): installed with apt-get when root, else named (scripts/ensure_tools.sh).
+TOOLS_RUN  := bgzip tabix
+TOOLS_TEST := plink2 bcftools bgzip tabix
 
 .PHONY: install run test test-slurm lint clean
 
 install: $(STAMP)
+	@bash scripts/ensure_tools.sh $(TOOLS_RUN)
 
-# Idempotent: reinstalls only when requirements.txt or pyproject.toml change.
-$(STAMP): requirements.txt pyproject.toml
+# Idempotent: reinstalls only when the requirements file or pyproject.toml change.
+$(STAMP): $(REQUIREMENTS) pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip==26.3
-	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	$(VENV)/bin/python -m pip install --quiet -r $(REQUIREMENTS)
 	$(VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -20,6 +32,7 @@ run: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
 
 test: $(STAMP)
+	@bash scripts/ensure_tools.sh $(TOOLS_TEST)
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m "not slurm" tests
 
 # Runs the tiny workflow through a real local Slurm (root: installs and starts munge, slurmctld, slurmd).

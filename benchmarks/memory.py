@@ -88,7 +88,7 @@ def run_step(step: str, d: Path, near_fraction: float, epochs: int) -> None:
                     out={"split": data["split"], "distribution": d / "distribution.json"})
     elif step == "train":
         backend.configure(os.cpu_count())
-        steps.train_cnn(data, {"name": "default", **config["models"]["default"]},
+        steps.train(data, {"name": "default", **config["models"]["default"]},
                         config["training"]["seed"], log=log,
                         out={"model": d / "model.keras", "history": d / "history.tsv"})
     elif step == "interpret":

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Write envs/<family>.yaml, one conda environment per rule family, from requirements.txt.
 
+The families that run Keras also get a GPU variant, envs/<family>-gpu.yaml, from
+requirements-gpu.txt: the same packages with TensorFlow replaced by JAX with CUDA 12, and
+KERAS_BACKEND=jax set in the environment (README.md, "GPU install").
+
 requirements.txt is the one source of truth for versions: every package an environment
 lists, the family's top-level packages and everything they depend on, is pinned there and
 copied here with the same version. Only the mapping below (which top-level packages each
@@ -31,6 +35,7 @@ from packaging.requirements import Requirement
 ENVS = Path(__file__).resolve().parent
 REPO = ENVS.parent
 REQUIREMENTS = REPO / "requirements.txt"
+REQUIREMENTS_GPU = REPO / "requirements-gpu.txt"
 
 # Python of the environments: the version the pins in requirements.txt were resolved on.
 PYTHON = "3.11"
@@ -44,19 +49,35 @@ INSTALLER_TOOLS = frozenset({"pip", "wheel"})
 # said by each rule's `conda:` in rules/*.smk; tests/test_envs.py checks that each family
 # lists every distribution its rules' scripts import.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "data": ("numpy", "pandas", "pysam", "PyYAML", "msprime", "tskit"),
+    # bed-reader: the plink source reads .bed files (seq2pheno/markers.py)
+    "data": ("numpy", "pandas", "pysam", "PyYAML", "msprime", "tskit", "bed-reader"),
     "curate": ("numpy", "pandas", "scipy", "scikit-learn", "PyYAML"),
+    # jsonschema: model specs are validated by the registry of kinds (seq2pheno/models/).
     # Keras needs a backend at run time: TensorFlow is the tested one (DESIGN.md).
     # pysam: predict_new reads the VCF of new genotypes.
     "model": (
         "numpy", "pandas", "scipy", "scikit-learn", "keras", "tensorflow_cpu", "pysam", "PyYAML",
+        "lightgbm", "jsonschema",
     ),
     "interpret": (
         "numpy", "pandas", "scipy", "scikit-learn", "keras", "tensorflow_cpu",
-        "logomaker", "matplotlib", "PyYAML",
+        "logomaker", "matplotlib", "PyYAML", "jsonschema", "lightgbm",
     ),
-    "report": ("numpy", "pandas", "scipy", "matplotlib", "logomaker", "PyYAML"),
+    "report": ("numpy", "pandas", "scipy", "matplotlib", "logomaker", "PyYAML", "jsonschema",
+               "scikit-learn", "lightgbm", "keras"),
 }
+
+
+# GPU variants: family -> the CPU family's packages with these swapped. The CPU backend is
+# dropped; the GPU backend is every package requirements-gpu.txt adds to requirements.txt
+# (jax[cuda12] as pip resolved it), taken as pinned there without reading its metadata (it is
+# not installed by a plain `make install`), plus the packages of requirements.txt that jax
+# and jaxlib require (their metadata, jax 0.10.2), whose own dependencies are followed.
+GPU_FAMILIES = ("model", "interpret")
+CPU_BACKEND = "tensorflow_cpu"
+GPU_BACKEND_TOP = ("jax", "jax-cuda12-plugin")
+GPU_BACKEND_SHARED = ("ml_dtypes", "numpy", "opt_einsum", "scipy")
+GPU_VARIABLES = {"KERAS_BACKEND": "jax"}
 
 
 def canonical(name: str) -> str:
@@ -112,8 +133,12 @@ def dependencies(dist: str) -> list[str]:
     return out
 
 
-def closure(top: tuple[str, ...], pins: dict[str, tuple[str, str]]) -> list[str]:
-    """The top-level distributions and all their dependencies, as canonical names."""
+def closure(top: tuple[str, ...], pins: dict[str, tuple[str, str]],
+            leaves: frozenset[str] = frozenset()) -> list[str]:
+    """The top-level distributions and all their dependencies, as canonical names.
+
+    ``leaves`` (canonical names) are taken as they are: their dependencies are not followed.
+    """
     seen: dict[str, str] = {}  # canonical name -> who needs it (for the error message)
     stack = [(canonical(t), "the mapping in envs/generate.py") for t in top]
     while stack:
@@ -126,37 +151,66 @@ def closure(top: tuple[str, ...], pins: dict[str, tuple[str, str]]) -> list[str]
                 "requirements.txt; pin it there (pip freeze) and rerun"
             )
         seen[name] = parent
-        stack.extend((dep, name) for dep in dependencies(pins[name][0]))
+        if name not in leaves:
+            stack.extend((dep, name) for dep in dependencies(pins[name][0]))
     return sorted(seen)
 
 
-def render(family: str, pins: dict[str, tuple[str, str]]) -> str:
-    top = FAMILIES[family]
+def gpu_top(family: str, gpu_pins: dict[str, tuple[str, str]]) -> tuple[tuple[str, ...], frozenset]:
+    """(top-level packages, GPU-only packages) of the GPU variant of ``family``."""
+    cpu_pins = read_requirements(REQUIREMENTS)
+    extra = frozenset(n for n in gpu_pins if n not in cpu_pins)
+    missing = [t for t in GPU_BACKEND_TOP if canonical(t) not in extra]
+    if missing:
+        raise SystemExit(f"envs/generate.py: {missing} not pinned in requirements-gpu.txt")
+    top = tuple(t for t in FAMILIES[family] if canonical(t) != canonical(CPU_BACKEND))
+    return top + GPU_BACKEND_TOP, extra
+
+
+def render(family: str, pins: dict[str, tuple[str, str]], *, gpu: bool = False) -> str:
+    if gpu:
+        top, extra = gpu_top(family, pins)
+        # the GPU-only packages all belong to the backend; jax's shared deps are followed
+        found = closure(top + GPU_BACKEND_SHARED, pins, leaves=extra) + sorted(extra)
+        found = sorted(set(found))
+        name, source = f"{family}-gpu", "requirements-gpu.txt"
+        what = f"the GPU variant of envs/{family}.yaml (Keras on JAX with CUDA 12)"
+    else:
+        top = FAMILIES[family]
+        found = closure(top, pins)
+        name, source = family, "requirements.txt"
+        what = f"the rules whose `conda:` names envs/{family}.yaml"
     top_canon = sorted({canonical(t) for t in top})
-    deps = [n for n in closure(top, pins) if n not in top_canon]
+    deps = [n for n in found if n not in top_canon]
     lines = [
-        "# Generated by envs/generate.py from requirements.txt: do not edit by hand.",
-        "# Regenerate with `python envs/generate.py` after changing requirements.txt.",
-        f"# Rule family `{family}`: the rules whose `conda:` names envs/{family}.yaml.",
-        f"name: seq2pheno-{family}",
+        f"# Generated by envs/generate.py from {source}: do not edit by hand.",
+        f"# Regenerate with `python envs/generate.py` after changing {source}.",
+        f"# Rule family `{family}`: {what}.",
+        f"name: seq2pheno-{name}",
         "channels:",
         *(f"  - {c}" for c in CHANNELS),
+        *(["variables:", *(f"  {k}: {v}" for k, v in GPU_VARIABLES.items())] if gpu else []),
         "dependencies:",
         f"  - python={PYTHON}",
         "  - pip",
         "  - pip:",
         "      # imported by the family's scripts and the seq2pheno modules they reach",
         *(f"      - {pins[n][0]}=={pins[n][1]}" for n in top_canon),
-        "      # their dependencies, pinned as in requirements.txt",
+        f"      # their dependencies, pinned as in {source}",
         *(f"      - {pins[n][0]}=={pins[n][1]}" for n in deps),
     ]
     return "\n".join(lines) + "\n"
 
 
-def generate(pins: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
-    """file name -> text, for every family."""
+def generate(pins: dict[str, tuple[str, str]] | None = None,
+             gpu_pins: dict[str, tuple[str, str]] | None = None) -> dict[str, str]:
+    """file name -> text, for every family and every GPU variant."""
     pins = read_requirements() if pins is None else pins
-    return {f"{family}.yaml": render(family, pins) for family in FAMILIES}
+    gpu_pins = read_requirements(REQUIREMENTS_GPU) if gpu_pins is None else gpu_pins
+    files = {f"{family}.yaml": render(family, pins) for family in FAMILIES}
+    files.update({f"{family}-gpu.yaml": render(family, gpu_pins, gpu=True)
+                  for family in GPU_FAMILIES})
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,21 @@
 # Config validation, cohort and model bookkeeping, and the input functions of every rule.
 import re
 import sys
+from types import SimpleNamespace
 
 sys.path.insert(0, workflow.basedir)
 
-from seq2pheno.config import check_paths, validate_config
+from seq2pheno import models as registry
+from seq2pheno.config import (
+    GENOTYPE_SOURCES,
+    check_paths,
+    cohort_models,
+    cohort_settings,
+    model_entry,
+    validate_config,
+)
 from seq2pheno.errors import InputError
+from seq2pheno.evaluation import fold_names
 
 
 try:
@@ -17,29 +27,65 @@ config.clear()
 config.update(_validated)
 
 COHORTS = config["cohorts"]
-SOURCES = ("simulate", "table", "fasta", "vcf")
-MODEL_PRESET_TYPES = {"default": "cnn", "seed_cnn": "cnn", "ridge": "ridge"}
+SOURCES = ("simulate", "table", "fasta", "vcf", "markers", "plink")
+GENOTYPE_COHORTS = [c for c, e in COHORTS.items() if e["source"] in GENOTYPE_SOURCES]
 
 
-def model_type(name):
-    """'cnn' or 'ridge' for a model named in config."""
-    spec = config["models"][name]
-    kind = spec.get("type") or MODEL_PRESET_TYPES.get(spec.get("preset", name))
-    if kind is None:
-        raise WorkflowError(
-            f"config: models.{name}: give `type: cnn|ridge` or `preset: default|seed_cnn|ridge`"
-        )
-    return kind
+def settings(cohort, section):
+    """A cohort's curation / split / evaluation settings (its own keys over the top level)."""
+    return cohort_settings(config, cohort, section)
 
 
-MODELS = list(config["models"])
-CNN_MODELS = [m for m in MODELS if model_type(m) == "cnn"]
-RIDGE_MODELS = [m for m in MODELS if model_type(m) == "ridge"]
-for _name in config["interpret"]["models"]:
-    if _name not in CNN_MODELS:
-        raise WorkflowError(
-            f"config: interpret.models: {_name!r} is not a CNN of `models:` ({', '.join(CNN_MODELS) or 'none'})"
-        )
+# ---- models: every decision about a kind is the registry's (seq2pheno/models/) -----------
+
+try:
+    MODELS_OF = {c: list(cohort_models(config, c)) for c in COHORTS}
+    ENTRY = {(c, m): model_entry(config, c, m) for c in COHORTS for m in MODELS_OF[c]}
+    KIND_OF = {key: registry.kind(entry, key[1]).KIND for key, entry in ENTRY.items()}
+    for (_c, _m), _entry in ENTRY.items():
+        registry.resolve_spec(_m, _entry)
+except (InputError, registry.SpecError) as err:
+    raise WorkflowError(f"config: models: {err}") from None
+MODELS = list(dict.fromkeys(m for c in COHORTS for m in MODELS_OF[c]))
+
+
+def kind_of(cohort, model):
+    return registry.KINDS[KIND_OF[(cohort, model)]]
+
+
+def models_where(test):
+    return [m for m in MODELS if any(m in MODELS_OF[c] and test(kind_of(c, m)) for c in COHORTS)]
+
+
+GPU_MODELS = models_where(lambda k: k.GPU)
+CPU_MODELS = models_where(lambda k: not k.GPU)
+ISM_MODELS = models_where(lambda k: k.INTERPRETATION == "ism")
+for _c in COHORTS:
+    for _m in config["interpret"]["models"]:
+        if _m not in MODELS_OF[_c] or kind_of(_c, _m).INTERPRETATION != "ism":
+            raise WorkflowError(
+                f"config: interpret.models: {_m!r} is not a network of the models of cohort {_c!r}"
+            )
+# One training rule per resource class, so each class has one artefact file name.
+ARTEFACT = {
+    cls: {k.ARTEFACT for k in registry.KINDS.values() if k.GPU == (cls == "gpu")}
+    for cls in ("gpu", "cpu")
+}
+for _cls, _names in ARTEFACT.items():
+    if len(_names) > 1:
+        raise WorkflowError(f"model kinds of the {_cls} class write different artefacts: {sorted(_names)}")
+ARTEFACT = {cls: (names.pop() if names else f"model.{cls}") for cls, names in ARTEFACT.items()}
+
+
+def folds_of(cohort):
+    """The folds of a cohort: ["holdout"], or "{repeat}_{fold}" under k-fold evaluation."""
+    ev = settings(cohort, "evaluation")
+    return fold_names(ev["scheme"], ev["folds"], ev["repeats"])
+
+
+FOLDS = sorted({f for c in COHORTS for f in folds_of(c)})
+KFOLD_COHORTS = [c for c in COHORTS if settings(c, "evaluation")["scheme"] == "kfold"]
+HOLDOUT_COHORTS = [c for c in COHORTS if c not in KFOLD_COHORTS]
 INTERPRET_FILES = [
     "ism.tsv",
     "ism_maps.npz",
@@ -63,6 +109,7 @@ def cohorts_from(*sources):
 wildcard_constraints:
     cohort=one_of(COHORTS),
     model=one_of(MODELS),
+    fold=one_of(FOLDS),
 
 
 # ---- input functions ------------------------------------------------------------------
@@ -82,20 +129,80 @@ def cohort_path(key):
 
 
 def model_spec(wildcards):
-    return {"name": wildcards.model, **config["models"][wildcards.model]}
+    return {"name": wildcards.model, **ENTRY[(wildcards.cohort, wildcards.model)]}
 
 
-def trained_model(wildcards):
-    filename = "model.keras" if model_type(wildcards.model) == "cnn" else "model.npz"
-    return f"results/{wildcards.cohort}/models/{wildcards.model}/{filename}"
+def model_kind_name(wildcards):
+    return KIND_OF[(wildcards.cohort, wildcards.model)]
+
+
+def fold_dir(cohort, fold):
+    return f"results/{cohort}/folds/{fold}"
+
+
+def fold_split_file(wildcards, fold=None):
+    """The split.tsv of a fold: split/split.tsv of a holdout run, folds/{fold}/split.tsv else."""
+    fold = fold or wildcards.fold
+    if fold == "holdout":
+        return f"results/{wildcards.cohort}/split/split.tsv"
+    return f"{fold_dir(wildcards.cohort, fold)}/split.tsv"
+
+
+def fold_distribution_file(wildcards, fold=None):
+    return fold_split_file(wildcards, fold).replace("split.tsv", "distribution.json")
+
+
+def first_fold(cohort):
+    """The fold whose model is interpreted and scores new genotypes (the holdout model)."""
+    return folds_of(cohort)[0]
+
+
+def trained_model(wildcards, fold=None):
+    """The artefact of a model on a fold (the kind says its file name)."""
+    cohort, model = wildcards.cohort, wildcards.model
+    fold = fold or getattr(wildcards, "fold", None) or first_fold(cohort)
+    artefact = kind_of(cohort, model).ARTEFACT
+    return f"{fold_dir(cohort, fold)}/models/{model}/{artefact}"
 
 
 def model_tensor(wildcards):
-    """The tensor models read: VCF cohorts with mean-imputed missing calls use the imputed copy."""
+    """The tensor models read: genotype cohorts with mean-imputed missing calls read the imputed copy."""
     entry = COHORTS[wildcards.cohort]
-    if entry["source"] == "vcf" and entry["missing"] == "mean":
+    if entry["source"] in GENOTYPE_SOURCES and entry.get("missing") == "mean":
         return f"results/{wildcards.cohort}/split/onehot.npy"
     return f"results/{wildcards.cohort}/data/onehot.npy"
+
+
+def fold_outputs(wildcards, name):
+    """A model's file ``name`` on every fold of the cohort."""
+    return [
+        f"{fold_dir(wildcards.cohort, f)}/models/{wildcards.model}/{name}"
+        for f in folds_of(wildcards.cohort)
+    ]
+
+
+def fold_column_table(wildcards):
+    """The phenotype table when evaluation names a fold or group column in it; [] otherwise."""
+    ev = settings(wildcards.cohort, "evaluation")
+    if not (ev.get("fold_column") or ev.get("group_column")):
+        return []
+    entry = COHORTS[wildcards.cohort]
+    if "phenotypes" in entry:
+        return entry["phenotypes"]
+    if "table" in entry:
+        return entry["table"]
+    raise WorkflowError(
+        f"config: cohorts.{wildcards.cohort}.evaluation: fold_column / group_column need a phenotype table"
+    )
+
+
+def all_fold_metrics(wildcards):
+    """Every model's metrics.json on every fold, model-major."""
+    return [
+        f"{fold_dir(wildcards.cohort, f)}/models/{m}/metrics.json"
+        for m in MODELS_OF[wildcards.cohort]
+        for f in folds_of(wildcards.cohort)
+    ]
 
 
 def truth_if_simulated(wildcards):
@@ -108,7 +215,7 @@ def model_outputs(wildcards, name):
     return expand(
         "results/{cohort}/models/{model}/{name}",
         cohort=wildcards.cohort,
-        model=MODELS,
+        model=MODELS_OF[wildcards.cohort],
         name=name,
     )
 
@@ -126,30 +233,48 @@ def all_unphenotyped(wildcards):
 
 
 def all_histories(wildcards):
-    return model_outputs(wildcards, "history.tsv")
+    """Each model's training history on the first fold."""
+    fold = first_fold(wildcards.cohort)
+    return [
+        f"{fold_dir(wildcards.cohort, fold)}/models/{m}/history.tsv"
+        for m in MODELS_OF[wildcards.cohort]
+    ]
+
+
+def ism_models_of(cohort):
+    return [m for m in MODELS_OF[cohort] if kind_of(cohort, m).INTERPRETATION == "ism"]
 
 
 def cnn_metrics(wildcards):
     return expand(
         "results/{cohort}/models/{model}/metrics.json",
         cohort=wildcards.cohort,
-        model=CNN_MODELS,
+        model=ism_models_of(wildcards.cohort),
     )
 
 
 def ridge_models_of_cohort(wildcards):
-    return expand(
-        "results/{cohort}/models/{model}/model.npz",
-        cohort=wildcards.cohort,
-        model=RIDGE_MODELS,
-    )
+    """The trained one-hot ridge models of a cohort (first fold): the truth-recovery baseline."""
+    fold = first_fold(wildcards.cohort)
+    return [
+        trained_model(SimpleNamespace(cohort=wildcards.cohort, model=m), fold)
+        for m in MODELS_OF[wildcards.cohort]
+        if KIND_OF[(wildcards.cohort, m)] == "ridge"
+    ]
+
+
+def evaluation_outputs(wildcards):
+    return [
+        f"results/{wildcards.cohort}/evaluation/per_fold.tsv",
+        f"results/{wildcards.cohort}/evaluation/summary.tsv",
+    ]
 
 
 def interpreted_models(wildcards):
     """The CNNs interpreted for a cohort: config's list, else the best by validation R²."""
     if config["interpret"]["models"]:
         return config["interpret"]["models"]
-    if not CNN_MODELS:
+    if not ism_models_of(wildcards.cohort):
         return []
     selection = checkpoints.select_interpreted.get(cohort=wildcards.cohort).output[0]
     with open(selection) as fh:
@@ -180,10 +305,10 @@ def all_targets():
 # ---- genotype cohorts (rules/genotype.smk) ----------------------------------------------
 
 import os
-from types import SimpleNamespace
 
 VCF_COHORTS = cohorts_from("vcf")
-VCF_MEAN_COHORTS = [c for c in VCF_COHORTS if COHORTS[c]["missing"] == "mean"]
+# vcf, markers and plink cohorts write the same import files; from curation on they share rules
+GENOTYPE_MEAN_COHORTS = [c for c in GENOTYPE_COHORTS if COHORTS[c]["missing"] == "mean"]
 PREDICT = config.get("predict", {})
 
 for _name, _entry in PREDICT.items():
@@ -209,8 +334,35 @@ def vcf_inputs(wildcards):
     return files
 
 
+def imputation_samples(wildcards):
+    """Whose called genotypes give the imputation frequencies: the holdout training split, or
+    under k-fold every kept sample (genotypes only, no phenotype: nothing leaks into a test fold)."""
+    if wildcards.cohort in KFOLD_COHORTS:
+        return f"results/{wildcards.cohort}/curate/kept.tsv"
+    return f"results/{wildcards.cohort}/split/split.tsv"
+
+
 def vcf_covariates(wildcards):
     return COHORTS[wildcards.cohort]["covariates"]
+
+
+def markers_inputs(wildcards):
+    """The marker matrix, its map (when given) and phenotypes of a markers cohort."""
+    entry = COHORTS[wildcards.cohort]
+    files = {"markers": entry["markers"], "phenotypes": entry["phenotypes"]}
+    if entry.get("map"):
+        files["map"] = entry["map"]
+    return files
+
+
+def plink_inputs(wildcards):
+    """prefix.bed, .bim and .fam and the phenotypes of a plink cohort."""
+    from seq2pheno.markers import plink_files
+
+    entry = COHORTS[wildcards.cohort]
+    files = {k: str(v) for k, v in plink_files(entry["plink"]).items()}
+    files["phenotypes"] = entry["phenotypes"]
+    return files
 
 
 # Chunked import (`import_chunks` > 1): scatter jobs read pieces of the genome through an index.
@@ -302,7 +454,8 @@ def predict_vcf(wildcards):
 
 
 def predict_models(wildcards):
-    return [trained_model(SimpleNamespace(cohort=wildcards.cohort, model=m)) for m in MODELS]
+    """The model on every fold (k-fold: the mean of the fold models scores new samples)."""
+    return [trained_model(wildcards, f) for f in folds_of(wildcards.cohort)]
 
 
 def predict_tensor(wildcards):
@@ -310,8 +463,8 @@ def predict_tensor(wildcards):
 
 
 def kinship_outputs(wildcards):
-    """VCF cohorts: curate/kinship.tsv and curate/related.tsv for the report; [] otherwise."""
-    if COHORTS[wildcards.cohort]["source"] == "vcf":
+    """Genotype cohorts: curate/kinship.tsv and curate/related.tsv for the report; [] otherwise."""
+    if COHORTS[wildcards.cohort]["source"] in GENOTYPE_SOURCES:
         return [
             f"results/{wildcards.cohort}/curate/kinship.tsv",
             f"results/{wildcards.cohort}/curate/related.tsv",
@@ -324,5 +477,5 @@ def predict_targets():
     return [
         f"results/{entry['cohort']}/predict/{name}/{model}.tsv"
         for name, entry in config.get("predict", {}).items()
-        for model in MODELS
+        for model in MODELS_OF[entry["cohort"]]
     ]

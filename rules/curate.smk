@@ -11,7 +11,7 @@ rule curate:
         kept="results/{cohort}/curate/kept.tsv",
         summary="results/{cohort}/curate/summary.json",
     params:
-        curation=config["curation"],
+        curation=lambda wc: settings(wc.cohort, "curation"),
     wildcard_constraints:
         cohort=one_of(cohorts_from("simulate", "table", "fasta")),
     log:
@@ -31,9 +31,9 @@ rule split:
         split="results/{cohort}/split/split.tsv",
         distribution="results/{cohort}/split/distribution.json",
     params:
-        split=config["split"],
+        split=lambda wc: settings(wc.cohort, "split"),
     wildcard_constraints:
-        cohort=one_of(cohorts_from("simulate", "table", "fasta")),
+        cohort=one_of([c for c in cohorts_from("simulate", "table", "fasta") if c in HOLDOUT_COHORTS]),
     log:
         "results/{cohort}/logs/split.log",
     conda:

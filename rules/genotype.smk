@@ -1,7 +1,9 @@
-# Genotype cohorts (source: vcf): import, KING relatedness curation, split with covariates
+# Genotype cohorts (source: vcf, markers or plink): import, KING relatedness curation, split with covariates
 # regressed out on the training split, imputation of missing calls, scoring of new VCFs.
 # The step functions live in seq2pheno/genotype_steps.py; docs/genotypes.md explains them.
-# Input functions and VCF_COHORTS / PREDICT are at the end of rules/common.smk.
+# Input functions and VCF_COHORTS / PREDICT are at the end of rules/common.smk. A markers or
+# plink cohort has its own import rule writing the same files; the rules after import serve
+# every genotype cohort (GENOTYPE_COHORTS).
 
 # A cohort with `import_chunks: K` > 1 is read in K scatter jobs (import_vcf_chunk: one piece
 # of the genome each) and joined by gather_vcf_chunks into the files import_vcf writes, byte
@@ -33,6 +35,56 @@ rule import_vcf:
         "../envs/data.yaml"
     script:
         "../scripts/import_vcf.py"
+
+
+rule import_markers:
+    input:
+        unpack(markers_inputs),
+    output:
+        samples="results/{cohort}/data/samples.tsv",
+        onehot="results/{cohort}/data/onehot.npy",
+        features="results/{cohort}/data/features.tsv",
+        missing="results/{cohort}/data/missing.npy",
+        dosage="results/{cohort}/data/dosage.npy",
+        filtered="results/{cohort}/data/filtered.tsv",
+        summary="results/{cohort}/data/import_summary.json",
+    params:
+        cohort=vcf_cohort_entry,
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("markers")),
+    log:
+        "results/{cohort}/logs/import.log",
+    benchmark:
+        "results/{cohort}/benchmarks/import.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/import_markers.py"
+
+
+rule import_plink:
+    input:
+        unpack(plink_inputs),
+    output:
+        samples="results/{cohort}/data/samples.tsv",
+        onehot="results/{cohort}/data/onehot.npy",
+        features="results/{cohort}/data/features.tsv",
+        missing="results/{cohort}/data/missing.npy",
+        dosage="results/{cohort}/data/dosage.npy",
+        filtered="results/{cohort}/data/filtered.tsv",
+        summary="results/{cohort}/data/import_summary.json",
+    params:
+        cohort=vcf_cohort_entry,
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("plink")),
+    log:
+        "results/{cohort}/logs/import.log",
+    benchmark:
+        "results/{cohort}/benchmarks/import.tsv"
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/import_plink.py"
 
 
 rule bgzip_vcf:
@@ -126,9 +178,9 @@ rule curate_genotypes:
         kept="results/{cohort}/curate/kept.tsv",
         summary="results/{cohort}/curate/summary.json",
     params:
-        curation=config["curation"],
+        curation=lambda wc: settings(wc.cohort, "curation"),
     wildcard_constraints:
-        cohort=one_of(VCF_COHORTS),
+        cohort=one_of(GENOTYPE_COHORTS),
     threads: 2
     log:
         "results/{cohort}/logs/curate.log",
@@ -151,7 +203,7 @@ rule split_genotypes:
         split=config["split"],
         covariates=vcf_covariates,
     wildcard_constraints:
-        cohort=one_of(VCF_COHORTS),
+        cohort=one_of(GENOTYPE_COHORTS),
     log:
         "results/{cohort}/logs/split.log",
     conda:
@@ -164,12 +216,12 @@ rule impute_genotypes:
     input:
         onehot="results/{cohort}/data/onehot.npy",
         missing="results/{cohort}/data/missing.npy",
-        split="results/{cohort}/split/split.tsv",
+        split=imputation_samples,
         samples="results/{cohort}/data/samples.tsv",
     output:
         "results/{cohort}/split/onehot.npy",
     wildcard_constraints:
-        cohort=one_of(VCF_MEAN_COHORTS),
+        cohort=one_of(GENOTYPE_MEAN_COHORTS),
     log:
         "results/{cohort}/logs/impute.log",
     benchmark:
@@ -185,21 +237,21 @@ rule predict_new:
         vcf=predict_vcf,
         features="results/{cohort}/data/features.tsv",
         samples="results/{cohort}/data/samples.tsv",
-        split="results/{cohort}/split/split.tsv",
+        split=imputation_samples,
         onehot=predict_tensor,
         models=predict_models,
     output:
-        expand("results/{{cohort}}/predict/{{name}}/{model}.tsv", model=MODELS),
+        "results/{cohort}/predict/{name}/{model}.tsv",
     params:
         cohort=vcf_cohort_entry,
         entry=predict_entry,
-        models=MODELS,
+        kind=model_kind_name,
     wildcard_constraints:
         cohort=one_of(VCF_COHORTS),
         name=one_of(PREDICT),
     threads: 2
     log:
-        "results/{cohort}/logs/predict_{name}.log",
+        "results/{cohort}/logs/predict_{name}_{model}.log",
     conda:
         "../envs/model.yaml"
     script:

@@ -7,7 +7,7 @@ checkpoint select_interpreted:
     output:
         "results/{cohort}/interpret/models.txt",
     params:
-        models=CNN_MODELS,
+        models=lambda wc: ism_models_of(wc.cohort),
     log:
         "results/{cohort}/logs/select_interpreted.log",
     conda:
@@ -18,11 +18,11 @@ checkpoint select_interpreted:
 
 rule interpret:
     input:
-        model="results/{cohort}/models/{model}/model.keras",
+        model=trained_model,
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         features="results/{cohort}/data/features.tsv",
-        split="results/{cohort}/split/split.tsv",
+        split=lambda wc: fold_split_file(wc, first_fold(wc.cohort)),
         kept="results/{cohort}/curate/kept.tsv",
     output:
         ism="results/{cohort}/interpret/{model}/ism.tsv",
@@ -35,7 +35,7 @@ rule interpret:
     params:
         settings=config["interpret"],
     wildcard_constraints:
-        model=one_of(CNN_MODELS),
+        model=one_of(ISM_MODELS),
     threads: 4
     resources:
         gpu=config["resources"]["gpu"],
@@ -59,7 +59,7 @@ rule truth_recovery:
         "results/{cohort}/interpret/{model}/truth_recovery.json",
     wildcard_constraints:
         cohort=one_of(cohorts_from("simulate")),
-        model=one_of(CNN_MODELS),
+        model=one_of(ISM_MODELS),
     log:
         "results/{cohort}/logs/truth_recovery_{model}.log",
     conda:

@@ -1,55 +1,102 @@
-# Training (CNNs on a GPU where there is one; ridge beside them) and evaluation.
+# Training and evaluation, generic over {model} and {fold}: the registry of model kinds
+# (seq2pheno/models/) says each model's artefact and whether it trains on a GPU.
+# A holdout run has one fold, "holdout"; k-fold evaluation has "{repeat}_{fold}" folds.
 
 
-rule train_cnn:
+rule assign_folds:
+    input:
+        kept="results/{cohort}/curate/kept.tsv",
+        table=fold_column_table,
+    output:
+        "results/{cohort}/evaluation/folds.tsv",
+    params:
+        evaluation=lambda wc: settings(wc.cohort, "evaluation"),
+        split=lambda wc: settings(wc.cohort, "split"),
+    wildcard_constraints:
+        cohort=one_of(KFOLD_COHORTS),
+    log:
+        "results/{cohort}/logs/assign_folds.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/assign_folds.py"
+
+
+rule fold_split:
+    input:
+        kept="results/{cohort}/curate/kept.tsv",
+        folds="results/{cohort}/evaluation/folds.tsv",
+        samples="results/{cohort}/data/samples.tsv",
+    output:
+        split="results/{cohort}/folds/{fold}/split.tsv",
+        distribution="results/{cohort}/folds/{fold}/distribution.json",
+    params:
+        evaluation=lambda wc: settings(wc.cohort, "evaluation"),
+        split=lambda wc: settings(wc.cohort, "split"),
+        covariates=lambda wc: COHORTS[wc.cohort].get("covariates", []),
+    wildcard_constraints:
+        cohort=one_of(KFOLD_COHORTS),
+        fold=r"\d+_\d+",
+    log:
+        "results/{cohort}/logs/fold_split_{fold}.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/fold_split.py"
+
+
+# One training rule per resource class: networks ask for the GPU, the linear and tree
+# baselines run on CPU nodes. Both run the same step (seq2pheno.steps.train).
+rule train_gpu:
     input:
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
-        split="results/{cohort}/split/split.tsv",
+        split=fold_split_file,
         kept="results/{cohort}/curate/kept.tsv",
     output:
-        model="results/{cohort}/models/{model}/model.keras",
-        history="results/{cohort}/models/{model}/history.tsv",
+        model="results/{cohort}/folds/{fold}/models/{model}/" + ARTEFACT["gpu"],
+        history="results/{cohort}/folds/{fold}/models/{model}/history.tsv",
     params:
         spec=model_spec,
         seed=config["training"]["seed"],
     wildcard_constraints:
-        model=one_of(CNN_MODELS),
+        model=one_of(GPU_MODELS),
     threads: 4
     resources:
         gpu=config["resources"]["gpu"],
     log:
-        "results/{cohort}/logs/train_{model}.log",
+        "results/{cohort}/logs/train/{model}_{fold}.log",
     benchmark:
-        "results/{cohort}/benchmarks/train_{model}.tsv"
+        "results/{cohort}/benchmarks/train/{model}_{fold}.tsv"
     conda:
         "../envs/model.yaml"
     script:
-        "../scripts/train_cnn.py"
+        "../scripts/train.py"
 
 
-rule train_ridge:
+rule train_cpu:
     input:
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
-        split="results/{cohort}/split/split.tsv",
+        split=fold_split_file,
         kept="results/{cohort}/curate/kept.tsv",
     output:
-        model="results/{cohort}/models/{model}/model.npz",
-        history="results/{cohort}/models/{model}/history.tsv",
+        model="results/{cohort}/folds/{fold}/models/{model}/" + ARTEFACT["cpu"],
+        history="results/{cohort}/folds/{fold}/models/{model}/history.tsv",
     params:
         spec=model_spec,
+        seed=config["training"]["seed"],
     wildcard_constraints:
-        model=one_of(RIDGE_MODELS),
+        model=one_of(CPU_MODELS),
     threads: 2
     log:
-        "results/{cohort}/logs/train_{model}.log",
+        "results/{cohort}/logs/train/{model}_{fold}.log",
     benchmark:
-        "results/{cohort}/benchmarks/train_{model}.tsv"
+        "results/{cohort}/benchmarks/train/{model}_{fold}.tsv"
     conda:
         "../envs/model.yaml"
     script:
-        "../scripts/train_ridge.py"
+        "../scripts/train.py"
 
 
 rule evaluate:
@@ -57,16 +104,56 @@ rule evaluate:
         model=trained_model,
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
-        split="results/{cohort}/split/split.tsv",
+        split=fold_split_file,
         kept="results/{cohort}/curate/kept.tsv",
     output:
-        predictions="results/{cohort}/models/{model}/predictions.tsv",
-        metrics="results/{cohort}/models/{model}/metrics.json",
-        unphenotyped="results/{cohort}/models/{model}/predict_unphenotyped.tsv",
+        predictions="results/{cohort}/folds/{fold}/models/{model}/predictions.tsv",
+        metrics="results/{cohort}/folds/{fold}/models/{model}/metrics.json",
+        unphenotyped="results/{cohort}/folds/{fold}/models/{model}/predict_unphenotyped.tsv",
+    params:
+        kind=model_kind_name,
     threads: 2
     log:
-        "results/{cohort}/logs/evaluate_{model}.log",
+        "results/{cohort}/logs/evaluate/{model}_{fold}.log",
     conda:
         "../envs/model.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+# Gather over folds: the files users and the report read, where they always were.
+rule gather_model:
+    input:
+        predictions=lambda wc: fold_outputs(wc, "predictions.tsv"),
+        metrics=lambda wc: fold_outputs(wc, "metrics.json"),
+        unphenotyped=lambda wc: fold_outputs(wc, "predict_unphenotyped.tsv"),
+    output:
+        predictions="results/{cohort}/models/{model}/predictions.tsv",
+        metrics="results/{cohort}/models/{model}/metrics.json",
+        unphenotyped="results/{cohort}/models/{model}/predict_unphenotyped.tsv",
+    params:
+        folds=lambda wc: folds_of(wc.cohort),
+        scheme=lambda wc: settings(wc.cohort, "evaluation")["scheme"],
+    log:
+        "results/{cohort}/logs/gather_{model}.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/gather_model.py"
+
+
+rule evaluation_summary:
+    input:
+        metrics=all_fold_metrics,
+    output:
+        per_fold="results/{cohort}/evaluation/per_fold.tsv",
+        summary="results/{cohort}/evaluation/summary.tsv",
+    params:
+        models=lambda wc: MODELS_OF[wc.cohort],
+        folds=lambda wc: folds_of(wc.cohort),
+    log:
+        "results/{cohort}/logs/evaluation_summary.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/evaluation_summary.py"

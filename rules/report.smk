@@ -9,8 +9,9 @@ rule report:
         removed="results/{cohort}/curate/removed.tsv",
         kept="results/{cohort}/curate/kept.tsv",
         curate_summary="results/{cohort}/curate/summary.json",
-        split="results/{cohort}/split/split.tsv",
-        distribution="results/{cohort}/split/distribution.json",
+        split=lambda wc: fold_split_file(wc, first_fold(wc.cohort)),
+        distribution=lambda wc: fold_distribution_file(wc, first_fold(wc.cohort)),
+        evaluation=evaluation_outputs,
         truth=truth_if_simulated,
         metrics=all_metrics,
         predictions=all_predictions,
@@ -22,8 +23,9 @@ rule report:
         "results/{cohort}/report.html",
     params:
         cohort=cohort_entry,
-        models=MODELS,
-        cnn_models=CNN_MODELS,
+        models=lambda wc: MODELS_OF[wc.cohort],
+        kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
+        evaluation=lambda wc: settings(wc.cohort, "evaluation"),
     log:
         "results/{cohort}/logs/report.log",
     conda:

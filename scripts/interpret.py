@@ -9,5 +9,7 @@ from seq2pheno import steps  # noqa: E402  (after the backend is configured)
 from seq2pheno.runlog import step_log  # noqa: E402
 
 with step_log(snakemake.log[0]) as log:
+    backend.check_gpu(snakemake.resources.get("gpu", 0),
+                      snakemake.config["resources"].get("gpu_fallback", "error"), log)
     steps.interpret(dict(snakemake.input.items()), snakemake.params.settings,
                     out=dict(snakemake.output.items()), log=log)

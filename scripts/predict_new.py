@@ -12,4 +12,5 @@ with step_log(snakemake.log[0]) as log:
     paths = dict(snakemake.input.items())
     paths["models"] = list(snakemake.input.models)
     genotype_steps.predict_new(snakemake.params.cohort, snakemake.params.entry, paths,
-                               list(snakemake.params.models), out=list(snakemake.output), log=log)
+                               snakemake.wildcards.model, snakemake.params.kind, out=snakemake.output[0],
+                               log=log)

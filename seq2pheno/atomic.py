@@ -39,7 +39,8 @@ def write_tsv(df: pd.DataFrame, path) -> None:
         df.to_csv(tmp, sep="\t", index=False, na_rep="")
 
 
-def _json_default(value):
+def json_default(value):
+    """JSON encoder hook: numpy scalars and arrays as Python numbers and lists."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -50,8 +51,14 @@ def _json_default(value):
 def write_json(obj, path) -> None:
     """A small summary as indented JSON (numpy scalars and arrays converted)."""
     with atomic_path(path) as tmp, open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1, default=_json_default)
+        json.dump(obj, fh, indent=1, default=json_default)
         fh.write("\n")
+
+
+def read_json(path):
+    """A JSON file as Python objects."""
+    with open(path) as fh:
+        return json.load(fh)
 
 
 def write_text(text: str, path) -> None:

@@ -66,8 +66,8 @@ DISCORDANT_RTOL = 1e-9
 DISCORDANT_ATOL = 1e-12
 #: the keyed searches are used while their candidate pairs stay below this share of all pairs
 INDEX_MAX_PAIR_SHARE = 0.05
-#: fewer replicate groups than this and no noise ceiling is estimated
-MIN_REPLICATE_GROUPS = 10
+#: fewer replicate groups (phenotypes that differ) than this and no noise ceiling is estimated
+MIN_REPLICATE_GROUPS = 30
 #: bytes of float32 rows read at a time
 READ_BYTES = 4 << 20
 #: bytes of one block of the pairwise search (state codes, sketch, keys; two are held at a time)
@@ -910,33 +910,75 @@ def resolve_duplicates(ids, phenotypes, groups, *, mode: str = "remove",
     return res.kept_table(ids), res.removed_table(ids)
 
 
-def replicate_repeatability(phenotypes, groups) -> float | None:
-    """Noise ceiling on R² from replicate groups (identical genotypes).
+def replicate_summary(phenotypes, groups, min_groups: int | None = None) -> dict:
+    """Noise ceiling on R² from replicate groups (identical genotypes), copies counted apart.
 
-    1 - pooled within-group variance / total phenotypic variance (both unbiased, phenotype units²),
-    over groups with >= 2 phenotyped members; total variance over all phenotyped rows.
-    None when fewer than MIN_REPLICATE_GROUPS such groups exist.
+    ``phenotypes`` (n,) float (NaN = not phenotyped, ignored), ``groups`` (n,) labels of
+    identical-genotype groups. A group with >= 2 phenotyped members is a *replicate group* when
+    its phenotypes differ (beyond ``DISCORDANT_RTOL``/``DISCORDANT_ATOL``) and a *copy group*
+    when they are all identical: identical values are one measurement copied, not repeated,
+    and would pull the within-group variance (and so the ceiling) towards a spurious 1.
+
+    ceiling = 1 - pooled within-group variance of the replicate groups / total phenotypic
+    variance (both unbiased, phenotype units²); the total variance is over all phenotyped rows
+    with each copy group counted once. ``None`` when fewer than ``min_groups`` (default
+    ``MIN_REPLICATE_GROUPS`` = 30) replicate groups exist, or the variances are degenerate.
+
+    Returns ``{"ceiling": float | None, "n_replicate_groups": int, "n_copy_groups": int}``.
     """
-    y = np.asarray(phenotypes, dtype=np.float64)
-    g = np.asarray(groups)
+    min_groups = MIN_REPLICATE_GROUPS if min_groups is None else int(min_groups)
+    y = np.asarray(phenotypes, dtype=np.float64).ravel()
+    g = np.asarray(groups).ravel()
     ok = ~np.isnan(y)
     y, g = y[ok], g[ok]
+    out = {"ceiling": None, "n_replicate_groups": 0, "n_copy_groups": 0}
     if len(y) < 2:
-        return None
+        return out
     if g.dtype.kind in "iu" and int(g.min()) >= 0 and int(g.max()) < 4 * len(g) + 1024:
-        inv, size = g, np.bincount(g)               # small non-negative labels: no sort
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.bincount(inv, weights=y) / size
-        size = size[size > 0]
+        inv = g.astype(np.intp, copy=False)          # small non-negative labels: no sort
+        size = np.bincount(inv)
     else:
         _, inv, size = np.unique(g, return_inverse=True, return_counts=True)
         inv = inv.ravel()
-        mean = np.bincount(inv, weights=y) / size
-    if int((size >= 2).sum()) < MIN_REPLICATE_GROUPS:
-        return None
-    ss_within = float(((y - mean[inv]) ** 2).sum())
-    df_within = int((size - 1).sum())
-    total_var = float(np.var(y, ddof=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(inv, weights=y, minlength=len(size)) / size
+    hi = np.full(len(size), -np.inf)
+    lo = np.full(len(size), np.inf)
+    np.maximum.at(hi, inv, y)
+    np.minimum.at(lo, inv, y)
+    multi = size >= 2
+    scale = np.where(multi, np.maximum(np.abs(hi), np.abs(lo)), 0.0)
+    with np.errstate(invalid="ignore"):
+        differs = multi & (hi - lo > DISCORDANT_RTOL * scale + DISCORDANT_ATOL)
+    copies = multi & ~differs
+    out["n_replicate_groups"] = int(differs.sum())
+    out["n_copy_groups"] = int(copies.sum())
+    if out["n_replicate_groups"] < max(min_groups, 1):
+        return out
+    rep_row = differs[inv]
+    ss_within = float(((y[rep_row] - mean[inv[rep_row]]) ** 2).sum())
+    df_within = int((size[differs] - 1).sum())
+    # total variance: every phenotyped row, but a copy group once (its first row stands for it)
+    keep = ~copies[inv]
+    first_of_copy = _first_rows(inv, copies)
+    keep[first_of_copy] = True
+    yt = y[keep]
+    total_var = float(np.var(yt, ddof=1)) if len(yt) > 1 else 0.0
     if df_within == 0 or total_var == 0:
-        return None
-    return 1.0 - (ss_within / df_within) / total_var
+        return out
+    out["ceiling"] = 1.0 - (ss_within / df_within) / total_var
+    return out
+
+
+def _first_rows(inv, selected) -> np.ndarray:
+    """Row index of the first member of each selected group (``selected`` bool per group)."""
+    rows = np.flatnonzero(selected[inv])
+    if len(rows) == 0:
+        return rows
+    _, first = np.unique(inv[rows], return_index=True)
+    return rows[first]
+
+
+def replicate_repeatability(phenotypes, groups, min_groups: int | None = None) -> float | None:
+    """The replicate noise ceiling on R² (or ``None``); see :func:`replicate_summary`."""
+    return replicate_summary(phenotypes, groups, min_groups)["ceiling"]

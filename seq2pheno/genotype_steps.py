@@ -7,12 +7,14 @@ that looks complete. See docs/genotypes.md for what each step decides and why.
 - :func:`import_vcf`: VCF/BCF + FASTA + phenotype table -> samples.tsv, onehot.npy, features.tsv,
   missing.npy, dosage.npy (kinship input), filtered.tsv (plink2-style QC removals),
   import_summary.json.
+- :func:`import_markers` (0/1/2 marker matrix + map) and :func:`import_plink` (.bed/.bim/.fam):
+  the same outputs from the other genotype sources (:mod:`seq2pheno.markers`).
 - :func:`import_vcf_chunk` (one job per chunk of the genome) and :func:`gather_vcf_chunks`: the
   same outputs, byte for byte, from a VCF read in ``import_chunks`` parallel jobs;
   :func:`bgzip_vcf` and :func:`index_vcf` prepare a VCF that has no index.
-- :func:`curate_genotypes`: KING-robust kinship -> kinship.tsv, related.tsv, duplicates.tsv,
-  removed.tsv, kept.tsv, summary.json (relatives removed, or grouped so they never straddle
-  splits).
+- :func:`curate_genotypes`: KING-robust kinship (VanRaden G/2 for inbred or haploid cohorts)
+  -> kinship.tsv, related.tsv, duplicates.tsv, removed.tsv, kept.tsv, summary.json (relatives
+  kept with clones grouped, removed, or grouped so they never straddle splits).
 - :func:`split_genotypes`: the shared stratified group-aware split, then covariates regressed
   out on the training split only (split.tsv gains the adjusted ``phenotype`` column).
 - :func:`impute_genotypes`: missing calls filled with training-split allele frequencies.
@@ -29,8 +31,8 @@ import pandas as pd
 
 from .dataset import read_tsv
 from .errors import InputError
-from .atomic import atomic_path, write_json, write_tsv
-from .steps import read_json
+from .atomic import atomic_path, read_json, write_json, write_tsv
+from .covariates import adjust_covariates, covariate_design  # noqa: F401  (re-exported)
 from .tensorfile import iter_blocks, open_tensor, tensor_writer
 
 #: Where each kind of import-time removal is recorded (reason codes of filtered.tsv).
@@ -100,6 +102,38 @@ def _read_options(entry: dict) -> dict:
             "haplotypes": bool(entry.get("haplotypes"))}
 
 
+def import_markers(entry: dict, *, out: dict, log) -> dict:
+    """Read a marker-matrix cohort (``source: markers``) and write the outputs of :func:`import_vcf`.
+
+    entry: ``markers`` (TSV/CSV, optionally gzipped: id, then one 0/1/2 column per marker),
+    optional ``map`` (marker id, chrom, pos, optional ref/alt), ``coding`` (``dosage``: ALT
+    counts 0/1/2, or ``centered``: -1/0/1), and ``phenotypes``, ``covariates``, ``missing``,
+    ``missing_ids`` and the three filters as for a VCF. The files written are those a VCF of the
+    same genotypes gives (:mod:`seq2pheno.markers`).
+    """
+    from . import markers
+
+    geno = markers.read_markers(entry["markers"], entry.get("map"), coding=entry.get("coding", "dosage"),
+                                missing=entry.get("missing", "mean"), log=log)
+    return _write_import(entry, geno, out=out, log=log)
+
+
+def import_plink(entry: dict, *, out: dict, log) -> dict:
+    """Read a PLINK 1 binary cohort (``source: plink``: ``plink`` = the prefix of .bed/.bim/.fam)
+    and write the outputs of :func:`import_vcf`. The .bim's allele 1 (A1) is counted as the ALT,
+    as ``plink2 --make-bed`` writes a VCF's ALT; the .fam IID is the sample id."""
+    from . import markers
+
+    geno = markers.read_plink(entry["plink"], missing=entry.get("missing", "mean"), log=log)
+    return _write_import(entry, geno, out=out, log=log)
+
+
+def _genotype_input(entry: dict) -> tuple[str, str]:
+    """(key, path) of a genotype cohort's genotype file: ``vcf``, ``markers`` or ``plink``."""
+    key = next((k for k in ("vcf", "markers", "plink") if entry.get(k)), "vcf")
+    return key, str(entry.get(key))
+
+
 def _write_import(entry: dict, geno, *, out: dict, log) -> dict:
     """Phenotypes, covariates, the plink2-order filters over the whole cohort, and every
     output of :func:`import_vcf` from the genotypes read (in one job or gathered from chunks)."""
@@ -123,7 +157,7 @@ def _write_import(entry: dict, geno, *, out: dict, log) -> dict:
                                            max_missing_sample=entry.get("max_missing_sample"),
                                            min_maf=entry.get("min_maf"))
     except InputError as err:
-        raise InputError(entry["vcf"], str(err).split(": ", 1)[-1]) from None
+        raise InputError(_genotype_input(entry)[1], str(err).split(": ", 1)[-1]) from None
     removed = filt["removed"]
     for reason, name in FILTER_NAMES.items():
         n = int((removed["reason"] == reason).sum())
@@ -148,17 +182,23 @@ def _write_import(entry: dict, geno, *, out: dict, log) -> dict:
             np.save(mask_tmp, np.zeros((len(table) * (2 if haplotypes else 1), len(kept.features)), bool))
 
     dosage, bial = kept.dosage()
-    auto = kinship.autosomal_mask(kept.sites["chrom"].to_numpy()[bial])
+    # curation.autosomes (passed in the entry as ``autosomes``): which contigs kinship uses
+    try:
+        auto = kinship.autosomal_mask(kept.sites["chrom"].to_numpy()[bial], entry.get("autosomes"))
+    except ValueError as err:
+        raise InputError("config", f"curation.{err}") from None
     dosage = np.ascontiguousarray(dosage[:, auto])
     with atomic_path(out["dosage"]) as tmp:
         np.save(tmp, dosage)
     if dosage.shape[1] == 0:
-        log.warning("no biallelic autosomal SNV left: kinship cannot be estimated")
+        log.warning("no biallelic autosomal SNV left (curation.autosomes %r): kinship cannot be "
+                    "estimated, no relative or clone will be detected", entry.get("autosomes"))
     write_tsv(removed, out["filtered"])
 
     unph = table.loc[table["phenotype"].isna(), "id"].tolist()
+    source_key, source_path = _genotype_input(entry)
     summary = {
-        "vcf": str(entry["vcf"]),
+        source_key: source_path,
         "encoding": kept.encoding,
         "haplotypes": haplotypes,
         "rows_per_sample": 2 if haplotypes else 1,
@@ -179,6 +219,8 @@ def _write_import(entry: dict, geno, *, out: dict, log) -> dict:
         "n_variants": int(len(kept.sites)),
         "n_columns": int(len(kept.features)),
         "n_kinship_sites": int(dosage.shape[1]),
+        "autosomes": entry.get("autosomes"),
+        "kinship_excluded_contigs": sorted({str(c) for c in kept.sites["chrom"].to_numpy()[bial][~auto]})[:50],
         "missing_call_fraction": float(kept.missing_rates()[0].mean()) if len(kept.sites) else 0.0,
         "covariates": covariates,
     }
@@ -302,18 +344,24 @@ def _degree(k: float) -> str:
 
 def curate_genotypes(samples_path, dosage_path, filtered_path, settings: dict, *, threads: int = 1,
                      out: dict, log) -> dict:
-    """KING-robust relatedness curation -> out['kinship'|'related'|'duplicates'|'removed'|'kept'|'summary'].
+    """Relatedness curation -> out['kinship'|'related'|'duplicates'|'removed'|'kept'|'summary'].
 
-    settings: the config's ``curation`` (``relatedness`` remove|group, ``king_cutoff``,
-    ``king_table_floor``). Pairs with kinship > king_cutoff are related.
+    settings: the config's ``curation`` (``relatedness`` keep|group|remove, ``king_cutoff``,
+    ``king_table_floor``, ``kinship_measure`` auto|king|vanraden, ``max_group_share``).
+    The relationship is KING-robust kinship, or VanRaden's G on the kinship scale where KING is
+    undefined (inbred lines, haploid calls: :func:`seq2pheno.kinship.choose_measure`); pairs
+    with kinship > king_cutoff are related; pairs with kinship >= 0.354 (KING's duplicate / MZ
+    twin threshold), or identical genotypes, are clones.
 
-    ``remove`` keeps a maximum unrelated set of the *phenotyped* samples
-    (:func:`seq2pheno.kinship.unrelated_set`); unphenotyped samples are never removed: they are
-    in no evaluation split, so a relative in training cannot inflate a metric, and they must
-    survive to be scored. ``group`` keeps everyone and makes each connected component of the
-    relatedness graph one group (split.tsv keeps a group in one split). Duplicates (kinship >
-    0.354, KING's duplicate / MZ-twin threshold) are handled by the same rule; duplicates.tsv lists
-    them with their genotype discordance.
+    ``keep`` (the default) keeps everyone; only clones are grouped (one ``group`` in kept.tsv,
+    so they never straddle splits or folds). ``remove`` keeps a maximum unrelated set of the
+    *phenotyped* samples (:func:`seq2pheno.kinship.unrelated_set`); unphenotyped samples are
+    never removed: they are in no evaluation split, so a relative in training cannot inflate a
+    metric, and they must survive to be scored. ``group`` keeps everyone and makes each
+    connected component of the relatedness graph one group; when the largest holds more than
+    ``max_group_share`` of the phenotyped samples the step stops (one InputError line).
+    In every mode clones left in the cohort share a group. duplicates.tsv lists the clones with
+    their genotype discordance.
     """
     from . import kinship as kin
 
@@ -324,21 +372,49 @@ def curate_genotypes(samples_path, dosage_path, filtered_path, settings: dict, *
     ids = samples["id"].astype(str).tolist()
     y = samples["phenotype"].to_numpy(dtype=np.float64)
     phenotyped = ~np.isnan(y)
-    mode, cutoff = settings.get("relatedness", "remove"), float(settings.get("king_cutoff", 0.0884))
+    mode, cutoff = settings.get("relatedness", "keep"), float(settings.get("king_cutoff", 0.0884))
+    if mode not in ("keep", "group", "remove"):
+        raise InputError("config", f"curation.relatedness {mode!r}: expected keep, group or remove")
     floor = settings.get("king_table_floor")
-    log.info("KING-robust kinship: %d samples x %d sites, %d thread(s)", len(ids), dosage.shape[1], threads)
-    if dosage.shape[1] == 0:
-        log.warning("no biallelic autosomal SNV (numbered contigs such as 1 or chr1, not X, Y or "
-                    "MT, as plink2 reads them): kinship is undefined and no sample is treated as related")
+    max_share = float(settings.get("max_group_share", 0.5))
+    n_sites = int(dosage.shape[1])
+    try:
+        chosen = kin.choose_measure(dosage_path, settings.get("kinship_measure", "auto"))
+    except ValueError as err:
+        raise InputError("config", f"curation.{err}") from None
+    het = chosen["heterozygosity"]
+    log.info("%s kinship: %d samples x %d sites, %d thread(s); heterozygosity %.2f%% (%.2f%% expected)%s",
+             chosen["name"], len(ids), n_sites, threads, 100 * het["observed"], 100 * het["expected"],
+             f"; {chosen['reason']}" if chosen["reason"] else "")
+    reason = chosen["reason"]
+    if n_sites == 0:
+        reason = ("no biallelic autosomal SNV (see curation.autosomes): kinship is undefined and "
+                  "no relative or clone can be detected")
+        log.warning("%s", reason)
+    dup_cut = kin.DEGREE_CUTOFFS["duplicate"]
     # kinship.tsv is streamed tile by tile (sample block x sample block, king_table_floor applied
     # per tile) to a temporary file renamed once every output is ready; only the related pairs
-    # (kinship > cutoff, the duplicates among them) stay in memory, never all N(N-1)/2 pairs
+    # (kinship > cutoff, and the clones) stay in memory, never all N(N-1)/2 pairs
     with atomic_path(out["kinship"]) as kinship_tmp:
-        n_pairs, related_all = kin.write_king_table(
+        n_pairs, close = kin.write_king_table(
             kinship_tmp, dosage_path, ids, min_kinship=None if floor is None else float(floor),
-            keep_above=cutoff, threads=max(1, int(threads)))
-        pairs = kin.related_pairs(related_all, cutoff)
-        log.info("%d pairs, %d related (kinship > %g)", n_pairs, len(pairs), cutoff)
+            keep_above=min(cutoff, float(np.nextafter(dup_cut, -np.inf))), threads=max(1, int(threads)),
+            measure=chosen["measure"], keep_identical=True)
+        k_close = close["kinship"].to_numpy(np.float64)
+        # identical genotypes without a heterozygote (KING NaN) over at least half the sites
+        identical = np.isnan(k_close) & (close["nsnp"].to_numpy() >= max(1.0, 0.5 * n_sites))
+        is_clone = (k_close >= dup_cut) | identical
+        with np.errstate(invalid="ignore"):
+            is_related = (k_close > cutoff) | is_clone
+        pairs = close[is_related].copy()
+        pairs["clone"] = is_clone[is_related]
+        pairs["identical"] = identical[is_related]
+        pairs = pairs.sort_values(["kinship", "id1", "id2"], ascending=[False, True, True],
+                                  na_position="first").reset_index(drop=True)
+        clones = pairs[pairs["clone"]]
+        n_related = int((pairs["kinship"] > cutoff).sum() + pairs["identical"].sum())
+        log.info("%d pairs, %d related (kinship > %g), %d clone pairs (kinship >= %g or identical)",
+                 n_pairs, n_related, cutoff, len(clones), dup_cut)
 
         filtered = read_tsv(filtered_path)
         mind = filtered[filtered["kind"] == "sample"]
@@ -346,57 +422,89 @@ def curate_genotypes(samples_path, dosage_path, filtered_path, settings: dict, *
                          "detail": f"max_missing_sample (plink2 --mind): {r.detail}"}
                         for r in mind.itertuples()]
 
+        # related pairs for remove: kinship > cutoff, or identical genotypes (as kinship 0.5)
+        graph = pairs[(pairs["kinship"] > cutoff) | pairs["identical"]].assign(
+            kinship=lambda t: t["kinship"].fillna(0.5))
         index = {s: i for i, s in enumerate(ids)}
-        action = {}
+        keep = np.ones(len(ids), bool)
+        drop: set = set()
+        clone_label = kin.edge_groups(clones["id1"], clones["id2"], ids)
+        labels = clone_label  # keep and remove: clones left in the cohort share a group
         if mode == "remove":
             ph_ids = [s for s, p in zip(ids, phenotyped) if p]
-            kept_ph, rel_removed = kin.unrelated_set(pairs, ph_ids, cutoff)
+            kept_ph, rel_removed = kin.unrelated_set(graph, ph_ids, cutoff)
             drop = set(rel_removed["id"])
             for r in rel_removed.itertuples():
                 removed_rows.append({"id": r.id, "reason": "related", "detail": r.detail})
             keep = np.array([s not in drop for s in ids])
-            groups = np.arange(int(keep.sum()))
-            for a, b in zip(pairs["id1"], pairs["id2"]):
-                if a in drop and b in drop:
-                    action[(a, b)] = f"removed {a} and {b}"
-                elif a in drop or b in drop:
-                    action[(a, b)] = f"removed {a if a in drop else b}"
-                else:
-                    unph = [s for s in (a, b) if not phenotyped[index[s]]]
-                    action[(a, b)] = f"kept both ({', '.join(unph)} unphenotyped: scored, never trained on)"
         elif mode == "group":
-            keep = np.ones(len(ids), bool)
-            labels = kin.relatedness_groups(pairs, ids, cutoff)
-            groups = labels
-            for a, b in zip(pairs["id1"], pairs["id2"]):
-                action[(a, b)] = f"grouped (group {labels[index[a]]})"
-        else:
-            raise InputError("config", f"curation.relatedness {mode!r}: expected remove or group")
+            labels = kin.edge_groups(pairs["id1"], pairs["id2"], ids)  # related pairs and clones
+            sizes = np.bincount(labels[phenotyped], minlength=labels.max() + 1 if len(labels) else 0)
+            n_ph = int(phenotyped.sum())
+            if n_ph and sizes.max() > max_share * n_ph:
+                big = int(np.argmax(sizes))
+                member = ids[int(np.flatnonzero(labels == big)[0])]
+                raise InputError("config", f"curation.relatedness: group puts {int(sizes[big]):,} of the "
+                                 f"{n_ph:,} phenotyped samples ({sizes[big] / n_ph:.0%}) in one family "
+                                 f"(kinship > {cutoff:g} links them, e.g. {member}), "
+                                 f"more than max_group_share {max_share:g}: no split can keep families "
+                                 "apart; use relatedness: keep (relatives stay in the cohort, clones are "
+                                 "grouped) or a higher king_cutoff")
+        # kept samples' groups, renumbered 0..G-1 in order of first appearance
+        _, groups = np.unique(labels[keep], return_inverse=True)
+        first = {}
+        groups = np.array([first.setdefault(g, len(first)) for g in groups], np.int64)
+        group_of = dict(zip(np.asarray(ids, dtype=object)[keep], groups))
+
+        def action(a, b, clone):
+            if mode == "remove":
+                if a in drop and b in drop:
+                    return f"removed {a} and {b}"
+                if a in drop or b in drop:
+                    return f"removed {a if a in drop else b}"
+                unph = [s for s in (a, b) if not phenotyped[index[s]]]
+                if unph:
+                    return f"kept both ({', '.join(unph)} unphenotyped: scored, never trained on)"
+                return f"kept both as clones (group {group_of[a]})"
+            if mode == "group":
+                return f"grouped (group {group_of[a]})"
+            if clone:
+                return f"grouped as clones (group {group_of[a]})"
+            return "kept both (relatedness: keep)"
 
         kept = pd.DataFrame({"id": np.asarray(ids, dtype=object)[keep], "phenotype": y[keep],
                              "group": groups})
         if kept["phenotype"].notna().sum() == 0:
             raise InputError(samples_path, "no phenotyped sample is left after relatedness curation")
         related = pairs[["id1", "id2", "nsnp", "kinship"]].copy()
-        related["degree"] = [_degree(k) for k in related["kinship"]]
-        related["action"] = [action[(a, b)] for a, b in zip(related["id1"], related["id2"])]
+        related["degree"] = [("duplicate / MZ twin (identical genotypes)" if ident else _degree(k))
+                             for k, ident in zip(related["kinship"], pairs["identical"])]
+        related["action"] = [action(a, b, c) for a, b, c in zip(related["id1"], related["id2"], pairs["clone"])]
 
-        dup = pairs[pairs["kinship"] > kin.DEGREE_CUTOFFS["duplicate"]]
-        duplicates = _duplicate_table(dup, ids, y, dosage)
+        duplicates = _duplicate_table(clones, ids, y, dosage)
         removed = pd.DataFrame(removed_rows, columns=["id", "reason", "detail"])
+        sizes_kept = np.bincount(groups) if len(groups) else np.zeros(1, np.int64)
         summary = {
             "n_input": int(len(ids) + len(mind)),
             "n_removed_at_import": int(len(mind)),
             "relatedness": mode,
             "king_cutoff": cutoff,
             "king_table_floor": floor,
-            "n_kinship_sites": int(dosage.shape[1]),
+            "relationship_measure": chosen["name"] if n_sites else None,
+            "relationship_reason": reason,
+            "heterozygosity": {"observed": het["observed"], "expected": het["expected"],
+                               "n_inbred_samples": het["n_inbred"]},
+            "n_kinship_sites": n_sites,
             "n_pairs": int(n_pairs),
-            "n_related_pairs": int(len(pairs)),
-            "n_related_by_degree": {d: int((related["degree"] == d).sum()) for d in
+            "n_related_pairs": n_related,
+            "n_related_by_degree": {d: sum(str(x).startswith(d) for x in related["degree"]) for d in
                                     ("duplicate / MZ twin", "1st degree", "2nd degree", "3rd degree")},
-            "n_duplicate_pairs": int(len(dup)),
+            "n_duplicate_pairs": int(len(clones)),
+            "n_identical_pairs": int(pairs["identical"].sum()),
+            "n_clone_groups": len({int(clone_label[index[v]]) for v in (*clones["id1"], *clones["id2"])}),
             "n_groups": int(len(np.unique(groups))),
+            "largest_group": int(sizes_kept.max()),
+            "max_group_share": max_share,
             "n_kept": int(len(kept)),
             "n_kept_phenotyped": int(kept["phenotype"].notna().sum()),
             "removed_by_reason": {str(k): int(v) for k, v in removed["reason"].value_counts().items()},
@@ -407,7 +515,8 @@ def curate_genotypes(samples_path, dosage_path, filtered_path, settings: dict, *
         write_tsv(removed, out["removed"])
         write_json(summary, out["summary"])
         write_tsv(kept, out["kept"])
-        log.info("kept %d of %d samples (%s); removed %s", summary["n_kept"], summary["n_input"], mode,
+        log.info("kept %d of %d samples (%s, %d groups, largest %d); removed %s", summary["n_kept"],
+                 summary["n_input"], mode, summary["n_groups"], summary["largest_group"],
                  summary["removed_by_reason"] or "none")
         return summary
 
@@ -442,49 +551,6 @@ def _duplicate_table(dup: pd.DataFrame, ids, y, dosage) -> pd.DataFrame:
 
 
 # ---- split and covariates ---------------------------------------------------------------------
-
-
-def covariate_design(values: pd.DataFrame, train: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Design matrix (n x k, no intercept) of covariates: numeric as is, text one-hot encoded.
-
-    Text levels are those seen in the training rows; the first (sorted) is the reference level,
-    and a level absent from training gets all-zero indicators (the reference level's effect).
-    """
-    cols, names = [], []
-    for col in values.columns:
-        v = values[col]
-        if pd.api.types.is_numeric_dtype(v):
-            cols.append(v.to_numpy(dtype=np.float64))
-            names.append(col)
-        else:
-            levels = sorted(pd.unique(v[train].dropna().astype(str)))
-            for level in levels[1:]:
-                cols.append((v.astype(str) == level).to_numpy(dtype=np.float64))
-                names.append(f"{col}={level}")
-    x = np.column_stack(cols) if cols else np.zeros((len(values), 0))
-    return x, names
-
-
-def adjust_covariates(phenotype, values: pd.DataFrame, train) -> tuple[np.ndarray, dict]:
-    """Regress covariates out of the phenotype, fitted on the training rows only.
-
-    phenotype: (n,) float (NaN = unphenotyped); values: n rows of covariate columns; train: bool
-    (n,). OLS with intercept on the training rows; every phenotyped row gets
-    ``y - (b0 + X b) + mean(y_train)`` (the residual on the training mean's scale); NaN stays NaN.
-    Returns (adjusted (n,), coefficients {"intercept": b0, name: b, ...}).
-    """
-    y = np.asarray(phenotype, dtype=np.float64)
-    train = np.asarray(train, bool) & ~np.isnan(y)
-    x, names = covariate_design(values.reset_index(drop=True), train)
-    design = np.column_stack([np.ones(len(y)), x])
-    xt = design[train]
-    if np.isnan(xt).any():
-        raise InputError("covariates", "a training sample has an empty covariate")
-    beta, *_ = np.linalg.lstsq(xt, y[train], rcond=None)
-    fitted = np.nan_to_num(design) @ beta
-    adjusted = y - fitted + float(y[train].mean())
-    coef = {"intercept": float(beta[0]), **{n: float(b) for n, b in zip(names, beta[1:])}}
-    return adjusted, coef
 
 
 def split_genotypes(kept_path, samples_path, settings: dict, covariates: list[str], *, out: dict,
@@ -541,7 +607,8 @@ def training_rows(samples_path, split_path, n_tensor_rows: int | None = None) ->
     split = read_tsv(split_path)
     k = 1 if n_tensor_rows is None else rows_per_sample(int(n_tensor_rows), len(samples))
     row_of = pd.Series(np.arange(len(samples)), index=samples["id"])
-    ids = split.loc[split["split"] == "train", "id"]
+    # a split table: its training samples; a table without a split column (kept.tsv): all of them
+    ids = split.loc[split["split"] == "train", "id"] if "split" in split.columns else split["id"]
     return np.sort(expand_rows(row_of.loc[ids].to_numpy(dtype=np.int64), k))
 
 
@@ -657,19 +724,19 @@ def match_new_samples(features: pd.DataFrame, geno, missing: str, *, frequencies
     return x, counts
 
 
-def predict_new(entry: dict, predict_entry: dict, paths: dict, models: list[str], *, out: list, log) -> None:
-    """Score another VCF's samples with a trained cohort's models -> one TSV per model.
+def predict_new(entry: dict, predict_entry: dict, paths: dict, model: str, kind: str | None = None, *,
+                out, log) -> None:
+    """Score another VCF's samples with a trained cohort's model -> out (id, predicted, rank).
 
     entry: the training cohort's config; predict_entry: ``{cohort, vcf}``. paths: ``features``,
-    ``onehot`` (the tensor the models were trained on), ``samples``, ``split``, ``models`` (one
-    trained model file per name in ``models``). out: one path per model (id, predicted, rank).
-    With ``haplotypes: true`` the new VCF must be phased; each sample's two haplotype rows are
+    ``onehot`` (the tensor the models were trained on), ``samples``, ``split`` (whose training
+    samples give the imputation frequencies), ``models`` (the model's artefact on each fold:
+    under k-fold the prediction is the mean of the fold models, with their SD). With
+    ``haplotypes: true`` the new VCF must be phased; each sample's two haplotype rows are
     scored and their predictions averaged, as in evaluate.
     """
+    from . import models as registry
     from . import vcf
-    from .dataset import average_rows
-    from .steps import load_trained
-    from .train import predict
 
     missing = entry.get("missing", "mean")
     haplotypes = bool(entry.get("haplotypes"))
@@ -687,32 +754,19 @@ def predict_new(entry: dict, predict_entry: dict, paths: dict, models: list[str]
     log.info("%d new samples; %d of %d training sites found, %d absent and %d missing calls filled (%s)",
              counts["n_samples"], counts["n_matched"], counts["n_training_sites"], counts["n_absent"],
              counts["n_missing_calls"], missing)
-    model_files = list(paths["models"])
-    for name, model_path, path in zip(models, model_files, out):
-        model = load_trained(model_path)
-        pred = average_rows(predict(model, x), 2 if haplotypes else 1)
-        table = pd.DataFrame({"id": geno.samples, "predicted": pred})
-        table = table.sort_values("predicted", ascending=False, kind="stable")
-        table["rank"] = np.arange(1, len(table) + 1)
-        write_tsv(table, path)
-        log.info("%s: scored %d samples (top: %s)", name, len(table), ", ".join(table["id"].head(3)))
-
-
-# ---- report ---------------------------------------------------------------------------------
-
-
-def kinship_report_section(paths: dict) -> dict:
-    """The report's relatedness section from curate/kinship.tsv, related.tsv and summary.json.
-
-    ``paths["kinship"]``: the kinship.tsv path, or a list holding it and related.tsv.
-    """
-    from .report_sections import kinship_section
-
-    files = paths["kinship"]
-    files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
-    rel_path = next((f for f in files if Path(f).name == "related.tsv"), None)
-    kin_path = next((f for f in files if f != rel_path), files[0])
-    table = pd.read_csv(kin_path, sep="\t", dtype={"id1": str, "id2": str})
-    related = (pd.read_csv(rel_path, sep="\t", dtype={"id1": str, "id2": str}) if rel_path else None)
-    summary = read_json(paths["curate_summary"]) if paths.get("curate_summary") else {}
-    return kinship_section(table, related, summary)
+    k = 2 if haplotypes else 1
+    rows = registry.Rows(x, np.arange(len(x)), k=k)
+    preds = []
+    files = [paths["models"]] if isinstance(paths["models"], (str, os.PathLike)) else list(paths["models"])
+    for model_path in files:
+        trained = registry.load_trained(model_path, kind)
+        preds.append(registry.predict(trained, rows))
+    preds = np.vstack(preds)
+    table = pd.DataFrame({"id": geno.samples, "predicted": preds.mean(axis=0)})
+    if len(preds) > 1:
+        table["sd"] = preds.std(axis=0, ddof=1)
+    table = table.sort_values("predicted", ascending=False, kind="stable")
+    table["rank"] = np.arange(1, len(table) + 1)
+    write_tsv(table, out)
+    log.info("%s: scored %d samples with %d fold model(s) (top: %s)", model, len(table), len(files),
+             ", ".join(table["id"].head(3)))

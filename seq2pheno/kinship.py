@@ -1,4 +1,9 @@
-"""KING-robust kinship, unrelated sets and relatedness groups.
+"""KING-robust kinship (or VanRaden's G on the kinship scale), unrelated sets, relatedness groups.
+
+Also: :func:`autosomal_mask` (which contigs kinship uses, ``curation.autosomes``),
+:func:`choose_measure` (KING-robust, or :func:`grm_kinship_from_sums` for inbred / haploid
+cohorts, computed in the same tiles), and for the report :func:`max_kinship_to` and
+:func:`accuracy_by_relatedness`.
 
 The estimator is Manichaikul et al. (2010)'s between-family KING-robust kinship, computed as
 plink2 ``--make-king-table`` does. For samples i, j over the sites where *both* are called:
@@ -49,6 +54,13 @@ import pandas as pd
 
 KING_COLUMNS = ["id1", "id2", "nsnp", "hethet", "ibs0", "kinship"]
 DEGREE_CUTOFFS = {"duplicate": 0.354, "first": 0.177, "second": 0.0884, "third": 0.0442}
+#: relationship measures: KING-robust kinship, or VanRaden's G scaled to the kinship scale
+MEASURES = {"king": "KING-robust", "vanraden": "VanRaden G/2 (diagonal-scaled)"}
+#: a sample counts as inbred (or haploid) when its heterozygosity is below (1 - INBRED_F) of the
+#: cohort's Hardy-Weinberg expectation; KING-robust is replaced by G when more than
+#: MAX_INBRED_SHARE of the samples are (KING-robust divides by the smaller heterozygote count)
+INBRED_F = 0.8
+MAX_INBRED_SHARE = 0.05
 
 #: samples per side of a KING tile: its six float64 accumulators are 2 MB each at 512, and with
 #: a variant block's float32 indicators a tile's work arrays are about 40 MB
@@ -63,24 +75,63 @@ STRIP_PAIRS = 1 << 19
 #: sparse indicator entries (rare variants, missing calls) gathered before they are multiplied
 _SPARSE_FLUSH = 1 << 20
 
-_NON_AUTOSOMES = {"X", "Y", "XY", "MT", "M", "23", "24", "25", "26", "0"}
+#: contigs that are not autosomes by default (sex chromosomes and organelles), matched
+#: case-insensitively with or without a leading ``chr``
+NON_AUTOSOMES = ("X", "Y", "XY", "Z", "W", "M", "MT", "Mito", "Pt", "Pltd", "chloroplast",
+                 "mitochondrion")
+_NON_AUTOSOMES_LOWER = frozenset(n.lower() for n in NON_AUTOSOMES)
+_PLINK_NON_AUTOSOMES = {"X", "Y", "XY", "MT", "M", "23", "24", "25", "26", "0"}
 
 
-def autosomal_mask(chroms: Sequence[str], non_autosomes: Sequence[str] | None = None) -> np.ndarray:
-    """bool (M,): True for autosomal contigs as plink2 sees a human-style genome.
+def autosomal_mask(chroms: Sequence[str], autosomes=None, *,
+                   non_autosomes: Sequence[str] | None = None) -> np.ndarray:
+    """bool (M,): True for the variants on autosomes (the contigs kinship is computed on).
 
-    A contig is autosomal when its name (without a leading ``chr``) is a number other than
-    0 and 23-26 (plink's X, Y, XY, MT codes) and not X, Y, XY, M or MT. Unplaced or non-numeric
-    contigs are not autosomal (plink2 ``--allow-extra-chr`` contigs are excluded from KING).
-    ``non_autosomes`` adds names to exclude.
+    ``autosomes`` (the config's ``curation.autosomes``):
+
+    - None (default): every contig is autosomal except the sex and organelle names of
+      :data:`NON_AUTOSOMES` (X, Y, XY, Z, W, M, MT, Mito, Pt, Pltd, chloroplast, mitochondrion),
+      compared case-insensitively with or without a leading ``chr`` (``chrX``, ``chrM``, ``ChrPt``).
+      So ``1A``, ``ssa01``, ``Chr01``, ``LG3``, ``scaffold_12`` and numbered contigs above 22 are
+      autosomes (plink2's human numeric codes 23-26 are *not* read as X/Y/XY/MT);
+    - a list of contig names: exactly those (compared as strings);
+    - a string: a regular expression that the whole contig name must match (``re.fullmatch``),
+      e.g. ``"(chr)?[0-9]+"`` for numbered chromosomes only;
+    - ``"plink"``: plink2's human reading (:func:`plink_autosomal_mask`).
+
+    ``non_autosomes`` adds names to exclude (exact, or without the ``chr`` prefix).
     """
-    extra = {str(c) for c in (non_autosomes or ())}
+    chroms = [str(c) for c in chroms]
+    if isinstance(autosomes, str) and autosomes == "plink":
+        out = plink_autosomal_mask(chroms)
+    elif autosomes is None:
+        out = np.array([re.sub(r"^chr", "", c, flags=re.IGNORECASE).lower() not in _NON_AUTOSOMES_LOWER
+                        and c.lower() not in _NON_AUTOSOMES_LOWER for c in chroms], bool)
+    elif isinstance(autosomes, str):
+        try:
+            pattern = re.compile(autosomes)
+        except re.error as err:
+            raise ValueError(f"autosomes {autosomes!r} is not a regular expression: {err}") from None
+        out = np.array([pattern.fullmatch(c) is not None for c in chroms], bool)
+    else:
+        names = {str(a) for a in autosomes}
+        out = np.array([c in names for c in chroms], bool)
+    if non_autosomes:
+        extra = {str(c) for c in non_autosomes}
+        out &= np.array([c not in extra and re.sub(r"^chr", "", c, flags=re.IGNORECASE) not in extra
+                         for c in chroms], bool)
+    return out.reshape(len(chroms))
+
+
+def plink_autosomal_mask(chroms: Sequence[str]) -> np.ndarray:
+    """bool (M,): the autosomes of a human-style genome as plink2 reads it without ``--chr-set``:
+    numbered contigs (``1``, ``chr1``) other than 0 and 23-26 (plink's X, Y, XY, MT codes), not
+    X, Y, XY, M or MT; unplaced or non-numeric contigs are not autosomal."""
     out = np.zeros(len(chroms), bool)
     for i, c in enumerate(chroms):
-        c = str(c)
-        base = re.sub(r"^chr", "", c, flags=re.IGNORECASE)
-        out[i] = base.isdigit() and base.lstrip("0") not in _NON_AUTOSOMES and base not in _NON_AUTOSOMES \
-            and c not in extra and base not in extra
+        base = re.sub(r"^chr", "", str(c), flags=re.IGNORECASE)
+        out[i] = base.isdigit() and base.lstrip("0") not in _PLINK_NON_AUTOSOMES \
+            and base not in _PLINK_NON_AUTOSOMES
     return out
 
 
@@ -134,12 +185,15 @@ class _Prepass:
 
     ``major``: int8 (M,) each variant's commoner homozygote (0 or 2); ``rare``: bool (M,) True for
     variants whose non-major genotypes (het, minor hom, missing) are <= sparse_fraction * N;
-    ``het``, ``miss``: float64 (N,) each sample's heterozygous and missing calls over all variants.
+    ``het``, ``miss``: float64 (N,) each sample's heterozygous and missing calls over all variants;
+    ``n0``, ``n1``, ``n2``: int64 (M,) each variant's genotype counts; ``two_p``: float64 (M,) its
+    mean ALT dosage over the called samples (2 x the ALT frequency; 0 when nobody is called).
     """
 
     def __init__(self, src: _Dosage, sparse_fraction: float):
         N, M = src.shape
         n0 = np.zeros(M, np.int64)
+        n1 = np.zeros(M, np.int64)
         n2 = np.zeros(M, np.int64)
         self.het, self.miss = np.zeros(N), np.zeros(N)
         step = max(1, (4 * BLOCK_GENOTYPES) // max(M, 1))
@@ -147,9 +201,13 @@ class _Prepass:
             b = min(N, a + step)
             blk = src.block(a, b, 0, M)
             n0 += (blk == 0).sum(axis=0)
+            n1 += (blk == 1).sum(axis=0)
             n2 += (blk == 2).sum(axis=0)
             self.het[a:b] = (blk == 1).sum(axis=1)
             self.miss[a:b] = (blk < 0).sum(axis=1)
+        self.n0, self.n1, self.n2 = n0, n1, n2
+        called = n0 + n1 + n2
+        self.two_p = np.divide(n1 + 2.0 * n2, called, out=np.zeros(M), where=called > 0)
         self.n_variants = M
         self.major = np.where(n0 >= n2, 0, 2).astype(np.int8)
         self.rare = (N - np.maximum(n0, n2)) <= sparse_fraction * N
@@ -357,6 +415,69 @@ def _tile_counts(src: _Dosage, pre: _Prepass, rows: tuple[int, int], cols: tuple
     return acc.counts()
 
 
+def _grm_tile_counts(src: _Dosage, pre: _Prepass, rows: tuple[int, int], cols: tuple[int, int],
+                     block_size: int) -> dict:
+    """The VanRaden counts of tile rows x cols (see :func:`grm_kinship_from_sums`): float64 arrays
+    ``nsnp``, ``hethet``, ``ibs0`` (as KING's, exact integers) and ``kinship``."""
+    (i0, i1), (j0, j1) = rows, cols
+    same = rows == cols
+    M = src.shape[1]
+    h, w = i1 - i0, j1 - j0
+    acc = {k: np.zeros((h, w)) for k in ("nsnp", "hethet", "ibs0", "zz", "q1", "q2")}
+    side = max(h, w, 1)
+    step = int(max(1, min(block_size, BLOCK_GENOTYPES // side)))
+    chunk = max(step, (READ_GENOTYPES // side) // step * step)
+
+    def parts(d, two_p):
+        called = d >= 0
+        z = np.where(called, d - two_p[None, :], 0.0)  # centred dosage, 0 at a missing call
+        return {"C": called, "Z": z, "Z2": z * z, "H": (d == 1).astype(np.float32),
+                "A0": (d == 0).astype(np.float32), "A2": (d == 2).astype(np.float32)}
+
+    for r0 in range(0, M, chunk):
+        r1 = min(M, r0 + chunk)
+        D1 = src.block(i0, i1, r0, r1)
+        D2 = D1 if same else src.block(j0, j1, r0, r1)
+        for c0 in range(r0, r1, step):
+            c1 = min(r1, c0 + step)
+            two_p = pre.two_p[c0:c1]
+            x = parts(D1[:, c0 - r0:c1 - r0], two_p)
+            y = x if same else parts(D2[:, c0 - r0:c1 - r0], two_p)
+            acc["zz"] += x["Z"] @ y["Z"].T
+            acc["hethet"] += x["H"] @ y["H"].T
+            acc["ibs0"] += x["A0"] @ y["A2"].T
+            acc["ibs0"] += x["A2"] @ y["A0"].T
+            if x["C"].all() and y["C"].all():  # no missing call: sums over the whole block
+                acc["nsnp"] += c1 - c0
+                acc["q1"] += x["Z2"].sum(axis=1)[:, None]
+                acc["q2"] += y["Z2"].sum(axis=1)[None, :]
+            else:
+                cx, cy = x["C"].astype(np.float64), y["C"].astype(np.float64)
+                acc["nsnp"] += cx @ cy.T
+                acc["q1"] += x["Z2"] @ cy.T
+                acc["q2"] += cx @ y["Z2"].T
+    return {"nsnp": acc["nsnp"], "hethet": acc["hethet"], "ibs0": acc["ibs0"],
+            "kinship": grm_kinship_from_sums(acc["zz"], acc["q1"], acc["q2"])}
+
+
+def grm_kinship_from_sums(zz, q1, q2) -> np.ndarray:
+    """VanRaden's G (first method) on the kinship scale, scaled by its diagonal.
+
+    With z = g - 2p (g the ALT dosage, p the ALT frequency over all called samples) and the sums
+    over the sites both samples have called, zz = sum z_i z_j, q1 = sum z_i^2, q2 = sum z_j^2:
+
+        kinship = G_ij / (2 sqrt(G_ii G_jj)) = zz / (2 sqrt(q1 q2))
+
+    (VanRaden's 2 sum p(1 - p) cancels). Clones are 0.5 and unrelated samples about 0 whatever
+    the inbreeding; parent-offspring and full sibs about 0.25 (outbred), sibling inbred lines
+    about 0.25 (they share half their genome), as on KING's scale. NaN where q1 or q2 is 0.
+    """
+    zz, q1, q2 = (np.asarray(x, np.float64) for x in (zz, q1, q2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = zz / (2.0 * np.sqrt(q1 * q2))
+    return np.where((q1 > 0) & (q2 > 0), out, np.nan)
+
+
 def _tiling(N: int, tile: int, strip_rows: int | None = None) -> Iterator[list[tuple]]:
     """Strips of rows (``strip_rows``, default ``tile``), each a list of (rows, cols) tiles whose
     columns, ``tile`` wide, cover every earlier sample and the strip itself (in column order)."""
@@ -421,16 +542,21 @@ def king_tiles(dosage, *, tile: int | None = None, block_size: int = 4096,
         yield rows, cols, {k: v.astype(np.int64) for k, v in c.items()}
 
 
-def _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows) -> Iterator[tuple]:
-    """:func:`king_tiles` with the counts as float64 (exact integers)."""
+def _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows,
+           measure: str = "king") -> Iterator[tuple]:
+    """:func:`king_tiles` with the counts as float64 (exact integers); ``measure="vanraden"``:
+    :func:`_grm_tile_counts` (with ``kinship``) instead."""
     tile = TILE if tile is None else int(tile)
+    if measure not in MEASURES:
+        raise ValueError(f"measure {measure!r}: expected one of {', '.join(MEASURES)}")
+    counts = _tile_counts if measure == "king" else _grm_tile_counts
     with _Dosage(dosage) as src:
         N, _ = src.shape
         pre = _Prepass(src, sparse_fraction)
         tiles = (t for strip in _tiling(N, tile, strip_rows) for t in strip)
 
         def work(t):
-            return t[0], t[1], _tile_counts(src, pre, t[0], t[1], block_size)
+            return t[0], t[1], counts(src, pre, t[0], t[1], block_size)
 
         yield from _ordered_map(work, tiles, max(1, int(threads)))
 
@@ -470,16 +596,18 @@ def kinship_from_counts(hethet, ibs0, het1, het2) -> np.ndarray:
 _PAIR_FIELDS = ("i", "j", "nsnp", "hethet", "ibs0", "kinship")
 
 
-def _tile_pairs(rows, cols, c: dict, min_kinship: float | None) -> dict:
-    """The pairs i > j of one tile (kinship >= min_kinship when given), row by row; counts
-    as int64."""
+def _tile_pairs(rows, cols, c: dict, min_kinship: float | None, keep_nan: bool = False) -> dict:
+    """The pairs i > j of one tile (kinship >= min_kinship when given; and, with ``keep_nan``,
+    NaN kinship with nsnp > 0), row by row; counts as int64."""
     (i0, i1), (j0, j1) = rows, cols
-    kin = kinship_from_counts(c["hethet"], c["ibs0"], c["het1"], c["het2"])
+    kin = c["kinship"] if "kinship" in c else kinship_from_counts(c["hethet"], c["ibs0"], c["het1"], c["het2"])
     keep = None
     if j1 > i0:  # the tile reaches the diagonal: only i > j
         keep = np.arange(i0, i1)[:, None] > np.arange(j0, j1)[None, :]
     if min_kinship is not None:
         above = kin >= min_kinship
+        if keep_nan:
+            above |= np.isnan(kin) & (c["nsnp"] > 0)
         keep = above if keep is None else keep & above
     if keep is None:
         r, q = np.divmod(np.arange(kin.size), kin.shape[1])
@@ -495,7 +623,8 @@ def _tile_pairs(rows, cols, c: dict, min_kinship: float | None) -> dict:
 
 def king_pairs(dosage, *, min_kinship: float | None = None, tile: int | None = None,
                block_size: int = 4096, sparse_fraction: float = 0.03, threads: int = 1,
-               strip_rows: int | None = None) -> Iterator[dict]:
+               strip_rows: int | None = None, measure: str = "king",
+               keep_nan: bool = False) -> Iterator[dict]:
     """KING-robust kinship of every pair i > j, in plink2's order, one strip of rows at a time.
 
     Yields dicts of arrays ``i``, ``j`` (int64 sample indices, i > j), ``nsnp``, ``hethet``,
@@ -504,8 +633,11 @@ def king_pairs(dosage, *, min_kinship: float | None = None, tile: int | None = N
     keeps only pairs with kinship >= it (``--king-table-filter``), applied to each tile before
     anything is kept, so memory is one tile per thread plus the kept pairs of one strip.
     ``strip_rows``: rows per strip (default ``tile`` with ``min_kinship``; without it fewer, so
-    that a strip holds at most about :data:`STRIP_PAIRS` pairs). Other arguments as for
-    :func:`king_tiles`.
+    that a strip holds at most about :data:`STRIP_PAIRS` pairs). ``measure``: ``"king"``
+    (KING-robust) or ``"vanraden"`` (:func:`grm_kinship_from_sums`; same fields, its ``kinship``
+    the scaled G). ``keep_nan``: with ``min_kinship``, also keep the pairs whose kinship is NaN
+    and nsnp > 0 (identical genotypes without a heterozygous call under KING). Other arguments
+    as for :func:`king_tiles`.
     """
     tile = TILE if tile is None else int(tile)
     with _Dosage(dosage) as src:
@@ -513,13 +645,13 @@ def king_pairs(dosage, *, min_kinship: float | None = None, tile: int | None = N
     if strip_rows is None:
         strip_rows = tile if min_kinship is not None else min(tile, max(16, STRIP_PAIRS // max(N, 1)))
     strips = _tiling(N, tile, strip_rows)
-    tiles = _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows)
+    tiles = _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows, measure)
     try:
         for strip in strips:
             parts = []
             for _ in strip:  # the strip's tiles, in column order; each filtered as it comes
                 rows, cols, c = next(tiles)
-                parts.append(_tile_pairs(rows, cols, c, min_kinship))
+                parts.append(_tile_pairs(rows, cols, c, min_kinship, keep_nan))
                 del c
             out = {k: np.concatenate([p[k] for p in parts]) for k in _PAIR_FIELDS}
             if len(parts) > 1:
@@ -528,6 +660,63 @@ def king_pairs(dosage, *, min_kinship: float | None = None, tile: int | None = N
             yield out
     finally:
         tiles.close()
+
+
+def heterozygosity(dosage) -> dict:
+    """Observed and expected heterozygosity of a dosage (array or ``.npy`` path), one pass.
+
+    Returns ``observed`` (heterozygous share of all called genotypes), ``expected`` (the
+    Hardy-Weinberg share 2p(1-p) over the same calls), ``per_sample`` (float64 (N,) each sample's
+    heterozygous share of its calls, NaN with no call), ``n_het`` (heterozygous calls in all),
+    ``n_inbred`` (samples with a share below (1 - :data:`INBRED_F`) x ``expected``: inbred lines,
+    haploid calls) and ``n_samples``.
+    """
+    with _Dosage(dosage) as src:
+        pre = _Prepass(src, 0.0)
+        N, M = src.shape
+    called = pre.n0 + pre.n1 + pre.n2
+    n_called = float(called.sum())
+    p = pre.two_p / 2
+    expected = float((2 * p * (1 - p) * called).sum() / n_called) if n_called else 0.0
+    observed = float(pre.n1.sum() / n_called) if n_called else 0.0
+    calls = M - pre.miss
+    per_sample = np.divide(pre.het, calls, out=np.full(N, np.nan), where=calls > 0)
+    n_inbred = int(np.sum(per_sample < (1 - INBRED_F) * expected)) if expected > 0 else 0
+    return {"observed": observed, "expected": expected, "per_sample": per_sample,
+            "n_het": int(pre.n1.sum()), "n_inbred": n_inbred, "n_samples": int(N)}
+
+
+def choose_measure(dosage, measure: str = "auto", het: dict | None = None) -> dict:
+    """Which relationship measure to use: ``measure`` ``"king"``, ``"vanraden"`` or ``"auto"``.
+
+    ``auto`` takes KING-robust unless it is undefined or unreliable: no heterozygous call at
+    all, or more than :data:`MAX_INBRED_SHARE` of the samples inbred or haploid (heterozygosity
+    below (1 - :data:`INBRED_F`) of the Hardy-Weinberg expectation; KING-robust divides by the
+    smaller heterozygote count of a pair), where VanRaden's G on the kinship scale
+    (:func:`grm_kinship_from_sums`) is used. Returns ``measure`` (a key of :data:`MEASURES`),
+    ``name`` (its value), ``reason`` (why G was used, or why KING was forced; None for KING by
+    ``auto``) and ``heterozygosity`` (:func:`heterozygosity` without ``per_sample``).
+    """
+    if measure not in ("auto", *MEASURES):
+        raise ValueError(f"kinship measure {measure!r}: expected auto, king or vanraden")
+    het = heterozygosity(dosage) if het is None else het
+    stats = {k: v for k, v in het.items() if k != "per_sample"}
+    reason = None
+    if measure == "auto":
+        n, n_inbred = het["n_samples"], het["n_inbred"]
+        if n and het["expected"] > 0 and het["n_het"] == 0:
+            measure, reason = "vanraden", ("no heterozygous call (inbred lines or haploid calls): "
+                                           "KING-robust is undefined")
+        elif n and n_inbred > MAX_INBRED_SHARE * n:
+            measure = "vanraden"
+            reason = (f"{n_inbred} of {n} samples ({n_inbred / n:.0%}) are inbred or haploid "
+                      f"(heterozygosity below {1 - INBRED_F:.0%} of the {het['expected']:.1%} expected; "
+                      f"cohort {het['observed']:.2%}): KING-robust needs heterozygous calls")
+        else:
+            measure = "king"
+    elif measure == "vanraden":
+        reason = "curation.kinship_measure: vanraden"
+    return {"measure": measure, "name": MEASURES[measure], "reason": reason, "heterozygosity": stats}
 
 
 def _pair_frame(pairs: dict, ids: np.ndarray) -> pd.DataFrame:
@@ -546,7 +735,7 @@ def _check_ids(dosage, ids) -> np.ndarray:
 
 def king_table(dosage, ids: Sequence[str], *, block_size: int = 4096,
                min_kinship: float | None = None, sparse_fraction: float = 0.03,
-               threads: int = 1, tile: int | None = None) -> pd.DataFrame:
+               threads: int = 1, tile: int | None = None, measure: str = "king") -> pd.DataFrame:
     """KING-robust kinship of every pair, like ``plink2 --make-king-table counts``, in memory.
 
     dosage: int8 (N, M) ALT counts (0/1/2, -1 missing) over filtered autosomal biallelic SNVs
@@ -557,12 +746,15 @@ def king_table(dosage, ids: Sequence[str], *, block_size: int = 4096,
     rows with kinship >= it (``--king-table-filter``). The other arguments are passed to
     :func:`king_pairs` (speed only; results are identical). Without ``min_kinship`` the table
     has N(N-1)/2 rows: to stream it to a file instead, see :func:`write_king_table`.
+    ``measure="vanraden"``: the same table with VanRaden's G on the kinship scale
+    (:func:`grm_kinship_from_sums`) as ``kinship``.
     """
     ids = _check_ids(dosage, ids)
     tile = TILE if tile is None else int(tile)
     parts = [_pair_frame(p, ids) for p in
              king_pairs(dosage, min_kinship=min_kinship, tile=tile, block_size=block_size,
-                        sparse_fraction=sparse_fraction, threads=threads, strip_rows=tile)]
+                        sparse_fraction=sparse_fraction, threads=threads, strip_rows=tile,
+                        measure=measure)]
     if not parts:
         return _pair_frame({k: np.empty(0, np.float64 if k == "kinship" else np.int64)
                             for k in _PAIR_FIELDS}, ids)
@@ -571,15 +763,19 @@ def king_table(dosage, ids: Sequence[str], *, block_size: int = 4096,
 
 def write_king_table(path, dosage, ids: Sequence[str], *, min_kinship: float | None = None,
                      keep_above: float | None = None, tile: int | None = None, block_size: int = 4096,
-                     sparse_fraction: float = 0.03, threads: int = 1) -> tuple[int, pd.DataFrame]:
+                     sparse_fraction: float = 0.03, threads: int = 1, measure: str = "king",
+                     keep_identical: bool = False) -> tuple[int, pd.DataFrame]:
     """Stream the KING table (:func:`king_table`'s rows and format) to a TSV, strip by strip.
 
     The file (header id1, id2, nsnp, hethet, ibs0, kinship; NaN as an empty field) appears at
     ``path`` only when complete (written to a temporary name and renamed). ``min_kinship``
     filters the written rows (``--king-table-filter``). Returns (the number of pairs N(N-1)/2,
     a DataFrame of the pairs with kinship > ``keep_above`` in table order, whether or not they
-    were written; empty when ``keep_above`` is None). Memory: one tile per thread, one strip's
-    written pairs and the pairs kept, never N x N.
+    were written; empty when ``keep_above`` is None). ``keep_identical``: the returned pairs
+    also hold those with NaN kinship and nsnp > 0 (under KING: no discordant call and no
+    heterozygote over the sites both have called, i.e. identical homozygous genotypes); they
+    are written only without a floor. ``measure``: as for :func:`king_pairs`. Memory: one tile
+    per thread, one strip's written pairs and the pairs kept, never N x N.
     """
     from .atomic import atomic_path
 
@@ -594,9 +790,12 @@ def write_king_table(path, dosage, ids: Sequence[str], *, min_kinship: float | N
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         pd.DataFrame(columns=KING_COLUMNS).to_csv(fh, sep="\t", index=False, lineterminator="\n")
         for p in king_pairs(dosage, min_kinship=lowest, tile=tile, block_size=block_size,
-                            sparse_fraction=sparse_fraction, threads=threads):
+                            sparse_fraction=sparse_fraction, threads=threads, measure=measure,
+                            keep_nan=keep_identical and keep_above is not None):
             if keep_above is not None:
                 sel = p["kinship"] > keep_above
+                if keep_identical:
+                    sel |= np.isnan(p["kinship"]) & (p["nsnp"] > 0)
                 if sel.any():
                     kept.append(_pair_frame({k: v[sel] for k, v in p.items()}, ids))
             if min_kinship is not None:
@@ -790,3 +989,133 @@ def relatedness_groups(table: pd.DataFrame, ids: Sequence[str], cutoff: float = 
         labels[comp] = nxt
         nxt += 1
     return labels
+
+
+def edge_groups(id1, id2, ids: Sequence[str]) -> np.ndarray:
+    """int (N,) labels of the connected components of the graph with edges id1[k] -- id2[k]
+    (ids not in ``ids`` ignored), 0..G-1 in order of each group's first sample in ``ids``."""
+    ids = list(ids)
+    pos = {s: k for k, s in enumerate(ids)}
+    adj = [set() for _ in ids]
+    for a, b in zip(id1, id2):
+        ia, ib = pos.get(a), pos.get(b)
+        if ia is not None and ib is not None and ia != ib:
+            adj[ia].add(ib)
+            adj[ib].add(ia)
+    labels = np.full(len(ids), -1, np.int64)
+    for g, comp in enumerate(_components(adj)):
+        labels[comp] = g
+    return labels
+
+
+# ---- relatedness of test samples to the training set ------------------------------------------
+
+#: kinship bins of :func:`accuracy_by_relatedness`: plink2's degree thresholds
+RELATEDNESS_BINS = (-np.inf, 0.0442, 0.0884, 0.177, 0.354, np.inf)
+
+
+def max_kinship_to(kin, test_ids: Sequence[str], train_ids: Sequence[str], *,
+                   ids: Sequence[str] | None = None, chunksize: int = 1_000_000) -> np.ndarray:
+    """float64 (n_test,): each test sample's highest kinship to any training sample.
+
+    ``kin``: a pair table (DataFrame with id1, id2, kinship, e.g. curate/kinship.tsv read with
+    :func:`read_king_table`), the path of such a TSV (read ``chunksize`` rows at a time, so a
+    table of every pair never has to fit in memory), or a square (N, N) kinship matrix (array
+    with ``ids`` naming its rows and columns, or a DataFrame indexed by id on both axes).
+
+    **A pair absent from the table counts as kinship 0**: kinship.tsv written with
+    ``king_table_floor`` f holds only the pairs >= f, so with a floor (f > 0) the value is
+    max(0, highest kinship) for test samples whose every training pair is below it (KING-robust
+    is about 0 for unrelated pairs, negative under population structure). Without a floor every
+    pair is present and the true maximum (possibly negative) is returned. NaN kinship (KING
+    undefined: no heterozygote) is ignored; a test sample without any pair, or with an empty
+    training set, gets 0. A sample both in test and train is not compared with itself.
+    """
+    test_ids = [str(t) for t in test_ids]
+    train = {str(t) for t in train_ids}
+    if isinstance(kin, (str, os.PathLike)):
+        chunks = pd.read_csv(kin, sep="\t", dtype={"id1": str, "id2": str}, usecols=["id1", "id2", "kinship"],
+                             chunksize=chunksize)
+    elif isinstance(kin, pd.DataFrame) and {"id1", "id2", "kinship"} <= set(kin.columns):
+        chunks = [kin]
+    else:
+        if isinstance(kin, pd.DataFrame):
+            mat = kin.to_numpy(np.float64)
+            rows, cols = [str(x) for x in kin.index], [str(x) for x in kin.columns]
+        else:
+            mat = np.asarray(kin, np.float64)
+            if ids is None:
+                raise ValueError("max_kinship_to: a kinship matrix needs ids")
+            rows = cols = [str(x) for x in ids]
+        if mat.ndim != 2 or mat.shape != (len(rows), len(cols)):
+            raise ValueError(f"max_kinship_to: matrix of shape {mat.shape} for {len(rows)} x {len(cols)} ids")
+        rpos, cpos = {s: k for k, s in enumerate(rows)}, {s: k for k, s in enumerate(cols)}
+        tr = [s for s in cols if s in train]
+        out = np.zeros(len(test_ids))
+        for k, t in enumerate(test_ids):
+            if t not in rpos:
+                continue
+            sel = [cpos[s] for s in tr if s != t]
+            v = mat[rpos[t], sel] if sel else np.empty(0)
+            v = v[~np.isnan(v)]
+            out[k] = v.max() if len(v) else 0.0
+        return out
+    test_pos = {t: k for k, t in enumerate(test_ids)}
+    best = np.full(len(test_ids), -np.inf)
+    seen = np.zeros(len(test_ids), np.int64)  # training pairs present per test sample
+    for chunk in chunks:
+        a = chunk["id1"].astype(str).to_numpy()
+        b = chunk["id2"].astype(str).to_numpy()
+        k = pd.to_numeric(chunk["kinship"], errors="coerce").to_numpy(np.float64)
+        for x, y in ((a, b), (b, a)):  # x the test side, y the training side
+            sel = pd.Series(y).isin(train).to_numpy() & (x != y)
+            idx = pd.Series(x[sel]).map(test_pos)
+            ok = idx.notna().to_numpy()
+            if not ok.any():
+                continue
+            rows, vals = idx[ok].to_numpy(np.int64), k[sel][ok]
+            np.add.at(seen, rows, 1)
+            called = ~np.isnan(vals)
+            np.maximum.at(best, rows[called], vals[called])
+    # a pair absent from the table (below its floor) is 0: unless every training pair of a test
+    # sample is present (a table without a floor), its maximum is at least 0
+    expected = np.array([len(train) - (t in train) for t in test_ids], np.int64)
+    best = np.where(seen < expected, np.maximum(best, 0.0), best)
+    return np.where(np.isinf(best), 0.0, best)
+
+
+def _bin_label(lo: float, hi: float) -> str:
+    if np.isinf(lo):
+        return f"< {hi:g}"
+    if np.isinf(hi):
+        return f">= {lo:g}"
+    return f"{lo:g} - {hi:g}"
+
+
+def accuracy_by_relatedness(observed, predicted, max_kin, bins=RELATEDNESS_BINS) -> pd.DataFrame:
+    """Accuracy of predictions binned by each sample's highest kinship to the training set.
+
+    observed, predicted, max_kin: (n,) arrays (max_kin from :func:`max_kinship_to`); samples
+    with a NaN in any are left out. Bins are left-closed intervals [bins[k], bins[k+1]) (by
+    default plink2's degree thresholds: unrelated < 0.0442, 3rd degree, 2nd, 1st, >= 0.354
+    clones). Returns a DataFrame with one row per bin: ``bin`` (label), ``lower``, ``upper``,
+    ``n`` (samples) and ``pearson_r`` (between observed and predicted; NaN with fewer than 3
+    samples or no variance in either).
+    """
+    obs, pred, mk = (np.asarray(x, np.float64).ravel() for x in (observed, predicted, max_kin))
+    if not (len(obs) == len(pred) == len(mk)):
+        raise ValueError(f"accuracy_by_relatedness: lengths {len(obs)}, {len(pred)}, {len(mk)} differ")
+    edges = np.asarray(bins, np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError("accuracy_by_relatedness: bins must be at least two increasing edges")
+    ok = ~(np.isnan(obs) | np.isnan(pred) | np.isnan(mk))
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = ok & (mk >= lo) & (mk < hi)
+        n = int(sel.sum())
+        r = np.nan
+        if n >= 3 and np.std(obs[sel]) > 0 and np.std(pred[sel]) > 0:
+            r = float(np.corrcoef(obs[sel], pred[sel])[0, 1])
+        rows.append({"bin": _bin_label(lo, hi), "lower": float(lo), "upper": float(hi), "n": n,
+                     "pearson_r": r})
+    return pd.DataFrame(rows, columns=["bin", "lower", "upper", "n", "pearson_r"])

@@ -16,8 +16,8 @@ Public API
 The context ``ctx`` (a plain dict; only ``cohort`` and ``models`` are required)
 -------------------------------------------------------------------------------
 ``cohort``               str, the cohort's name.
-``source``               str, ``simulate`` | ``table`` | ``fasta`` | ``vcf`` (shown as given).
-``genotype``             bool, genotype cohort (default: ``source == "vcf"``); ridge is then
+``source``               str, ``simulate`` | ``table`` | ``fasta`` | ``vcf`` | ``markers`` | ``plink`` (shown as given).
+``genotype``             bool, genotype cohort (default: source vcf, markers or plink); ridge is then
                          named "ridge (rrBLUP/GBLUP-equivalent)".
 ``n_samples``            int, samples imported (rows of data/samples.tsv).
 ``n_kept``               int, samples kept after curation (rows of curate/kept.tsv).
@@ -222,10 +222,19 @@ def _slug(text: str, used: set[str]) -> str:
 # --------------------------------------------------------------------------------- model logic
 
 def model_kind(name: str, entry: Mapping | None = None) -> str:
-    """``cnn`` or ``ridge`` (or another baseline): ``entry["kind"]`` when given, else by name."""
+    """The model's kind as the config resolved it (``entry["kind"]``, set by
+    :func:`load_context` from the workflow's ``model_kinds``); ``cnn`` when none was given."""
     if entry and entry.get("kind"):
         return str(entry["kind"]).lower()
-    return "ridge" if str(name).lower().startswith("ridge") else "cnn"
+    return "cnn"
+
+
+def is_linear(kind: str) -> bool:
+    """True for the linear baselines (ridge, k-mer ridge, GBLUP, sparse), as the registry says."""
+    from .models import KINDS
+
+    mod = KINDS.get(kind)
+    return bool(getattr(mod, "LINEAR", False)) if mod is not None else False
 
 
 def _metric(models: Mapping, name: str, split: str, key: str) -> float:
@@ -271,8 +280,8 @@ def verdict(ctx: Mapping) -> dict:
     models = ctx.get("models") or {}
     genotype = _genotype(ctx)
     kinds = {n: model_kind(n, e) for n, e in models.items()}
-    cnns = [n for n, k in kinds.items() if k == "cnn"]
-    ridges = [n for n, k in kinds.items() if k == "ridge"]
+    cnns = [n for n, k in kinds.items() if not is_linear(k)]
+    ridges = [n for n, k in kinds.items() if is_linear(k)]
     best_cnn = _best_by_valid(models, cnns)
     ridge = _best_by_valid(models, ridges) or (ridges[0] if ridges else None)
     if best_cnn is None and ridge is None:
@@ -333,7 +342,7 @@ def verdict(ctx: Mapping) -> dict:
 def _genotype(ctx: Mapping) -> bool:
     g = ctx.get("genotype")
     if g is None:
-        return str(ctx.get("source", "")).lower() == "vcf"
+        return str(ctx.get("source", "")).lower() in ("vcf", "markers", "plink")
     return bool(g)
 
 
@@ -741,7 +750,7 @@ def load_context(cohort: str, paths: Mapping, models: list[str], *, source: str 
     if source is not None:
         ctx["source"] = source
     if genotype is None:
-        genotype = (str(source).lower() == "vcf") or (features is not None and "chrom" in features.columns)
+        genotype = (str(source).lower() in ("vcf", "markers", "plink")) or (features is not None and "chrom" in features.columns)
     ctx["genotype"] = bool(genotype)
 
     mpaths = _per_model(paths, "metrics", models)

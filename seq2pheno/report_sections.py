@@ -6,10 +6,14 @@ for ``ctx["extra_sections"]`` of :func:`seq2pheno.report.render_report`.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from . import interpret_plots as ip
+from .atomic import read_json
 from .report import figure_block, section, table_block
 
 
@@ -167,3 +171,18 @@ def kinship_section(table: pd.DataFrame, related: pd.DataFrame | None, summary: 
 def plots_figure(fig, caption: str) -> str:
     """A figure block without the interpretation caveat."""
     return figure_block(fig, caption)
+
+
+def kinship_report_section(paths: dict) -> dict:
+    """The report's relatedness section from curate/kinship.tsv, related.tsv and summary.json.
+
+    ``paths["kinship"]``: the kinship.tsv path, or a list holding it and related.tsv.
+    """
+    files = paths["kinship"]
+    files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
+    rel_path = next((f for f in files if Path(f).name == "related.tsv"), None)
+    kin_path = next((f for f in files if f != rel_path), files[0])
+    table = pd.read_csv(kin_path, sep="\t", dtype={"id1": str, "id2": str})
+    related = (pd.read_csv(rel_path, sep="\t", dtype={"id1": str, "id2": str}) if rel_path else None)
+    summary = read_json(paths["curate_summary"]) if paths.get("curate_summary") else {}
+    return kinship_section(table, related, summary)

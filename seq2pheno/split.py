@@ -70,36 +70,8 @@ def assign_splits(phenotypes, groups=None, *, fractions=(0.7, 0.15, 0.15), n_bin
         raise ValueError("n_bins must be >= 1")
     out = np.full(n, UNPHENOTYPED, dtype=object)
     ok = np.flatnonzero(~np.isnan(y))
-    rng = np.random.default_rng(seed)
-    if len(ok):
-        _, unit = np.unique(g[ok], return_inverse=True)
-        unit = unit.ravel()
-        n_units = int(unit.max()) + 1
-        size = np.bincount(unit, minlength=n_units)
-        mean = np.bincount(unit, weights=y[ok], minlength=n_units) / size
-        # equal-count quantile bins over units; about 1/min(positive fraction) units per bin at least
-        per_bin = int(np.ceil(1.0 / f[f > 0].min()))
-        nb = max(1, min(int(n_bins), n_units // per_bin))
-        tie = rng.permutation(n_units)
-        rank = np.empty(n_units, dtype=np.int64)
-        rank[np.lexsort((tie, mean))] = np.arange(n_units)
-        bin_of = rank * nb // n_units
-        side = np.empty(n_units, dtype=np.int64)
-        assigned = np.zeros(3, dtype=np.int64)
-        seen = 0
-        for b in range(nb):
-            members = np.flatnonzero(bin_of == b)
-            members = members[rng.permutation(len(members))]
-            members = members[np.argsort(-size[members], kind="stable")]  # big groups first
-            seen += int(size[members].sum())
-            target = _largest_remainder(seen, f)
-            for u in members:
-                deficit = target - assigned
-                deficit[f == 0] = np.iinfo(np.int64).min  # never into an empty-fraction split
-                s = int(np.argmax(deficit))
-                side[u] = s
-                assigned[s] += size[u]
-        out[ok] = np.asarray(SPLITS, dtype=object)[side[unit]]
+    side = _allocate(y, g, f, int(n_bins), np.random.default_rng(seed))
+    out[ok] = np.asarray(SPLITS, dtype=object)[side[ok]]
     counts = {s: int((out == s).sum()) for s in SPLITS}
     for s, frac in zip(SPLITS, f):
         need = MIN_TRAIN if s == "train" else MIN_EVAL
@@ -109,6 +81,103 @@ def assign_splits(phenotypes, groups=None, *, fractions=(0.7, 0.15, 0.15), n_bin
                 f"split {s!r} has {counts[s]} sample{'s' if counts[s] != 1 else ''}; at least {need} are "
                 f"needed to train — raise its fraction (now {frac:g}) or add samples "
                 f"({len(ok)} phenotyped after curation)")
+    return out.astype(str)
+
+
+def _allocate(y: np.ndarray, g: np.ndarray, f: np.ndarray, n_bins: int, rng) -> np.ndarray:
+    """Index into ``f`` for each sample (-1 when its phenotype is NaN): units (groups) ranked
+    by mean phenotype, cut into quantile bins, each bin's units dealt largest first to the part
+    furthest below its running target ``f``."""
+    side_of = np.full(len(y), -1, dtype=np.int64)
+    ok = np.flatnonzero(~np.isnan(y))
+    if not len(ok):
+        return side_of
+    _, unit = np.unique(g[ok], return_inverse=True)
+    unit = unit.ravel()
+    n_units = int(unit.max()) + 1
+    size = np.bincount(unit, minlength=n_units)
+    mean = np.bincount(unit, weights=y[ok], minlength=n_units) / size
+    # equal-count quantile bins over units; about 1/min(positive fraction) units per bin at least
+    per_bin = int(np.ceil(1.0 / f[f > 0].min()))
+    nb = max(1, min(int(n_bins), n_units // per_bin))
+    tie = rng.permutation(n_units)
+    rank = np.empty(n_units, dtype=np.int64)
+    rank[np.lexsort((tie, mean))] = np.arange(n_units)
+    bin_of = rank * nb // n_units
+    side = np.empty(n_units, dtype=np.int64)
+    assigned = np.zeros(len(f), dtype=np.int64)
+    seen = 0
+    for b in range(nb):
+        members = np.flatnonzero(bin_of == b)
+        members = members[rng.permutation(len(members))]
+        members = members[np.argsort(-size[members], kind="stable")]  # big groups first
+        seen += int(size[members].sum())
+        target = _largest_remainder(seen, f)
+        for u in members:
+            deficit = target - assigned
+            deficit[f == 0] = np.iinfo(np.int64).min  # never into an empty-fraction part
+            s = int(np.argmax(deficit))
+            side[u] = s
+            assigned[s] += size[u]
+    side_of[ok] = side[unit]
+    return side_of
+
+
+def assign_folds(phenotypes, groups=None, *, k: int = 5, repeats: int = 1, n_bins: int = 10,
+                 seed: int = 0) -> np.ndarray:
+    """Stratified, group-aware k-fold assignment: ``(repeats, N)`` int, folds 1..k, 0 for
+    unphenotyped samples (NaN phenotype).
+
+    Every group's phenotyped members share a fold; folds are balanced on phenotype quantile
+    bins as :func:`assign_splits` balances splits. Repeat ``r`` (0-based) uses the seed
+    ``[seed, r]``. Raises InputError when a fold would hold fewer than ``MIN_EVAL`` samples.
+    """
+    y = np.asarray(phenotypes, dtype=np.float64)
+    n = len(y)
+    g = np.arange(n) if groups is None else np.asarray(groups)
+    if g.shape != (n,):
+        raise ValueError(f"groups has shape {g.shape}, expected ({n},)")
+    k, repeats = int(k), int(repeats)
+    if k < 2 or repeats < 1:
+        raise ValueError("k-fold needs k >= 2 and repeats >= 1")
+    out = np.zeros((repeats, n), dtype=np.int64)
+    f = np.full(k, 1.0 / k)
+    for r in range(repeats):
+        side = _allocate(y, g, f, int(n_bins), np.random.default_rng([int(seed), r]))
+        out[r] = side + 1
+        counts = np.bincount(out[r][out[r] > 0], minlength=k + 1)[1:]
+        if counts.min() < MIN_EVAL:
+            n_units = len(np.unique(g[~np.isnan(y)]))
+            raise InputError(None, f"{k}-fold cross-validation: fold {int(np.argmin(counts)) + 1} has "
+                                   f"{int(counts.min())} samples ({int((~np.isnan(y)).sum())} phenotyped "
+                                   f"in {n_units} groups); use fewer folds or keep relatives "
+                                   "(relatedness: keep)")
+    return out
+
+
+def fold_split(phenotypes, groups, folds, fold: int, *, valid: float = 0.15, n_bins: int = 10,
+               seed: int = 0) -> np.ndarray:
+    """The split of one fold: ``"test"`` where ``folds == fold``; the other phenotyped samples
+    dealt group-aware into ``"train"`` and ``"valid"`` (``valid`` = the share of them used for
+    early stopping and tuning); ``"unphenotyped"`` as is. Returns (N,) str."""
+    y = np.asarray(phenotypes, dtype=np.float64)
+    folds = np.asarray(folds)
+    n = len(y)
+    g = np.arange(n) if groups is None else np.asarray(groups)
+    out = np.full(n, UNPHENOTYPED, dtype=object)
+    test = (folds == fold) & ~np.isnan(y)
+    out[test] = "test"
+    rest_y = np.where(test, np.nan, y)
+    f = np.array([1.0 - float(valid), float(valid)])
+    side = _allocate(rest_y, g, f, int(n_bins), np.random.default_rng([int(seed), int(fold)]))
+    out[side == 0] = "train"
+    out[side == 1] = "valid"
+    counts = {s: int((out == s).sum()) for s in SPLITS}
+    for s in SPLITS:
+        need = MIN_TRAIN if s == "train" else MIN_EVAL
+        if counts[s] < need:
+            raise InputError(None, f"fold {fold}: split {s!r} has {counts[s]} samples; at least {need} "
+                                   "are needed (use fewer folds, or a larger evaluation.valid)")
     return out.astype(str)
 
 

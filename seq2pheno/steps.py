@@ -13,18 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .atomic import _json_default, atomic_path, write_json, write_text, write_tsv
+from .atomic import atomic_path, json_default, read_json, write_json, write_text, write_tsv
 from .dataset import load_design, read_tsv
 from .errors import InputError
+from .models.base import SampleMeanRows  # noqa: F401  (re-exported)
 from .tensorfile import open_tensor
-
-
-# ---- small readers ----------------------------------------------------------------------
-
-
-def read_json(path):
-    with open(path) as fh:
-        return json.load(fh)
 
 
 # ---- curation and split -----------------------------------------------------------------
@@ -152,40 +145,13 @@ def _design_and_tensor(paths: dict):
     return design, onehot
 
 
-def _training_arrays(paths: dict):
-    design, onehot = _design_and_tensor(paths)
-    train, valid = design.subset("train"), design.subset("valid")
-    return design, onehot, train, valid
+def _rows(design, onehot, positions):
+    """The samples at ``positions`` of ``design`` as :class:`seq2pheno.models.Rows`."""
+    from .models import Rows
 
-
-class SampleMeanRows:
-    """Read-only view of each sample's mean tensor row: ``x[rows].reshape(n, k, L, 4).mean(1)``.
-
-    rows: the ``n * k`` tensor rows of ``n`` samples, each sample's ``k`` rows consecutive (as
-    :meth:`seq2pheno.dataset.Design.tensor_rows` gives). Supports ``len``, ``shape`` and
-    contiguous slices, like :class:`seq2pheno.models.IndexedRows`. For a linear model (ridge)
-    the prediction of the mean row is the mean of the rows' predictions.
-    """
-
-    def __init__(self, x, rows, k: int):
-        self.x, self.k = x, int(k)
-        self.rows = np.asarray(rows, dtype=np.int64)
-        if len(self.rows) % self.k:
-            raise ValueError(f"{len(self.rows)} rows are not a multiple of {self.k}")
-        self.shape = (len(self.rows) // self.k,) + tuple(x.shape[1:])
-        self.dtype = np.float32
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, key):
-        if not isinstance(key, slice) or key.step not in (None, 1):
-            raise TypeError("SampleMeanRows supports contiguous slices only")
-        from .models import take_rows
-
-        start, stop, _ = key.indices(len(self))
-        b = take_rows(self.x, self.rows[start * self.k:max(start, stop) * self.k])
-        return b.reshape((-1, self.k) + tuple(self.x.shape[1:])).mean(axis=1)
+    positions = np.asarray(positions, dtype=np.int64)
+    return Rows(onehot, design.tensor_rows(positions), y=design.phenotype[positions],
+                weights=design.weight[positions], k=design.rows_per_sample, ids=design.ids[positions])
 
 
 def _log_haplotypes(design, log) -> None:
@@ -194,86 +160,44 @@ def _log_haplotypes(design, log) -> None:
                  "row; its prediction is the mean of its rows)", design.rows_per_sample)
 
 
-def train_cnn(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
-    """Fit a CNN -> out['model'] (.keras, predicts the original scale), out['history'].
+def train(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
+    """Fit one model of any kind on the training split -> out['model'] (the kind's artefact),
+    out['history'].
 
-    With a haplotype tensor (two rows per sample) every haplotype row of a training or
-    validation sample is one example with the sample's phenotype and weight.
-    """
-    from . import backend, models, train
-
-    for line in backend.describe_devices():
-        log.info("%s", line)
-    spec = dict(spec)
-    name = spec.pop("name")
-    spec = models.resolve_spec(name, spec)
-    design, onehot, tr, va = _training_arrays(paths)
-    _log_haplotypes(design, log)
-    weights = design.per_row(design.weight, tr)
-    log.info("model %s: %d training and %d validation samples, tensor %s", name, len(tr), len(va),
-             "x".join(map(str, onehot.shape)))
-    model, history = train.fit_cnn(
-        spec, onehot, design.tensor_rows(tr), design.tensor_rows(va),
-        design.per_row(design.phenotype, tr), design.per_row(design.phenotype, va),
-        weights=None if np.allclose(weights, 1.0) else weights, seed=seed, log=log,
-    )
-    with atomic_path(out["model"]) as tmp:
-        model.save(tmp)
-    write_tsv(history, out["history"])
-
-
-def train_ridge(paths: dict, spec: dict, *, out: dict, log) -> None:
-    """Fit ridge on the flattened one-hot, alpha by validation R² -> out['model'] (.npz), out['history'].
-
-    With a haplotype tensor every haplotype row of a training sample is one example with the
-    sample's phenotype; validation scores each sample by its mean haplotype row (for a linear
-    model the mean of the two rows' predictions, the sample's prediction in evaluate), so
-    ``valid_r2`` is per sample.
+    paths: ``onehot``, ``samples``, ``kept``, ``split`` (the fold's split.tsv). The validation
+    split is for early stopping or tuning; the test split is never read.
     """
     from . import models
 
     spec = dict(spec)
     name = spec.pop("name")
+    kind = models.kind(spec, name)
     spec = models.resolve_spec(name, spec)
-    design, onehot, tr, va = _training_arrays(paths)
+    design, onehot = _design_and_tensor(paths)
     _log_haplotypes(design, log)
-    k = design.rows_per_sample
-    x_valid = (models.IndexedRows(onehot, design.rows[va]) if k == 1
-               else SampleMeanRows(onehot, design.tensor_rows(va), k))
-    params = models.fit_ridge(models.IndexedRows(onehot, design.tensor_rows(tr)),
-                              design.per_row(design.phenotype, tr),
-                              x_valid, design.phenotype[va], spec["alphas"])
-    models.save_ridge(out["model"], params)
-    history = pd.DataFrame({"alpha": params["alphas"], "valid_r2": params["valid_r2"]})
-    history["chosen"] = history["alpha"] == params["alpha"]
+    tr, va = design.subset("train"), design.subset("valid")
+    log.info("model %s (%s): %d training and %d validation samples, tensor %s", name, kind.KIND, len(tr),
+             len(va), "x".join(map(str, onehot.shape)))
+    model, history = kind.fit(_rows(design, onehot, tr), _rows(design, onehot, va), spec, seed=seed, log=log)
+    kind.save(model, out["model"])
     write_tsv(history, out["history"])
-    log.info("ridge %s: alpha %g chosen on validation R² %.4f", name, params["alpha"], history["valid_r2"].max())
 
 
-def load_trained(path):
-    """A trained model: a keras.Model (.keras) or ridge parameters (.npz)."""
-    if str(path).endswith(".npz"):
-        from .models import load_ridge
-
-        return load_ridge(path)
-    import keras
-
-    return keras.models.load_model(path)
-
-
-def evaluate(paths: dict, *, out: dict, log) -> None:
+def evaluate(paths: dict, kind: str | None = None, *, out: dict, log) -> None:
     """Predict every kept sample -> predictions.tsv, metrics.json, predict_unphenotyped.tsv.
 
-    With a haplotype tensor a sample's prediction is the mean of its rows' predictions; every
-    output has one row per sample.
+    ``kind``: the model's kind (from the config); None reads it from the artefact. With a
+    haplotype tensor a sample's prediction is the mean of its rows' predictions; every output
+    has one row per sample.
     """
+    from . import models
     from .evaluate import metrics_by_split
-    from .train import predict
 
     design, onehot = _design_and_tensor(paths)
     _log_haplotypes(design, log)
-    model = load_trained(paths["model"])
-    predicted = design.per_sample(predict(model, onehot, design.tensor_rows()))
+    kind = kind or models.artefact_kind(paths["model"])
+    model = models.load_trained(paths["model"], kind)
+    predicted = models.KINDS[kind].predict(model, _rows(design, onehot, np.arange(len(design.ids))))
     phenotyped = design.split != "unphenotyped"
     predictions = pd.DataFrame({"id": design.ids, "split": design.split,
                                 "observed": design.phenotype, "predicted": predicted})[phenotyped]
@@ -292,6 +216,123 @@ def evaluate(paths: dict, *, out: dict, log) -> None:
         log.info("scored %d unphenotyped samples", len(unphenotyped))
 
 
+# ---- cross-validation -------------------------------------------------------------------
+
+
+def assign_folds(kept_path, settings: dict, split_settings: dict, *, columns_path=None, out, log) -> None:
+    """Stratified group-aware k-fold assignment -> out (evaluation/folds.tsv: id, repeat, fold).
+
+    settings: the cohort's ``evaluation`` (folds, repeats, seed, fold_column, group_column).
+    columns_path: the cohort's phenotype table (CSV/TSV with ``id``), read when ``fold_column``
+    or ``group_column`` is set. Unphenotyped samples get fold 0.
+    """
+    from . import split as spl
+    from .evaluation import fold_groups, folds_from_column
+
+    kept = read_tsv(kept_path)
+    columns = None
+    wanted = [c for c in (settings.get("fold_column"), settings.get("group_column")) if c]
+    if wanted:
+        columns = pd.read_csv(columns_path, sep=None, engine="python", dtype=str)
+        if "id" not in columns.columns:
+            raise InputError(columns_path, "expected an id column to match evaluation.fold_column / group_column")
+        for c in wanted:
+            if c not in columns.columns:
+                raise InputError(columns_path, f"no column {c!r} (evaluation.fold_column / group_column); "
+                                               f"columns: {', '.join(columns.columns)}")
+        columns = columns[["id", *wanted]]
+    y = kept["phenotype"].to_numpy(dtype=float)
+    groups = kept["group"].to_numpy()
+    if settings.get("group_column"):
+        groups = fold_groups(kept, columns, settings["group_column"])
+    if settings.get("fold_column"):
+        folds = folds_from_column(kept, columns, settings["fold_column"], groups)[None, :]
+        log.info("folds from column %r: %d folds", settings["fold_column"], int(folds.max()))
+    else:
+        folds = spl.assign_folds(y, groups, k=settings["folds"], repeats=settings["repeats"],
+                                 n_bins=split_settings["bins"], seed=settings["seed"])
+    table = pd.concat([pd.DataFrame({"id": kept["id"], "repeat": r + 1, "fold": folds[r]})
+                       for r in range(len(folds))], ignore_index=True)
+    write_tsv(table, out)
+    sizes = table[table["fold"] > 0].groupby(["repeat", "fold"]).size()
+    log.info("%d folds x %d repeats; test fold sizes %d to %d", int(folds.max()), len(folds), sizes.min(),
+             sizes.max())
+
+
+def fold_split(kept_path, folds_path, samples_path, fold: str, settings: dict, split_settings: dict,
+               covariates: list[str], *, out: dict, log) -> None:
+    """One fold's split.tsv (test = the fold; train/valid from the other folds) and its
+    distribution.json; covariates regressed out on the fold's training samples.
+
+    fold: ``"{repeat}_{fold}"`` (1-based). The validation share of the other folds is
+    ``evaluation.valid``, by default ``split.valid / (split.train + split.valid)``.
+    """
+    from . import split as spl
+    from .covariates import adjust_covariates
+
+    repeat, k = (int(v) for v in fold.split("_"))
+    kept = read_tsv(kept_path)
+    folds = read_tsv(folds_path)
+    folds = folds[folds["repeat"] == repeat].set_index("id")["fold"]
+    y = kept["phenotype"].to_numpy(dtype=float)
+    groups = kept["group"].to_numpy()
+    f = folds.reindex(kept["id"]).fillna(0).to_numpy(dtype=np.int64)
+    valid = settings.get("valid")
+    if valid is None:
+        valid = split_settings["valid"] / (split_settings["train"] + split_settings["valid"])
+    splits = spl.fold_split(y, groups, f, k, valid=valid, n_bins=split_settings["bins"],
+                            seed=settings["seed"] + 1000 * repeat)
+    if split_settings.get("reweight"):
+        weights = spl.rare_value_weights(y, splits, n_bins=split_settings["reweight_bins"],
+                                         cap=split_settings["reweight_cap"])
+    else:
+        weights = np.ones(len(kept))
+    table = spl.split_table(kept["id"].to_numpy(), splits, groups, weights)
+    if covariates:
+        samples = read_tsv(samples_path)
+        t = table.merge(kept[["id", "phenotype"]], on="id", how="left").merge(
+            samples[["id", *covariates]], on="id", how="left")
+        adjusted, coef = adjust_covariates(t["phenotype"].to_numpy(float), t[covariates],
+                                           (t["split"] == "train").to_numpy())
+        table["phenotype"] = adjusted
+        log.info("fold %s: covariates %s regressed out on the training samples: %s", fold,
+                 ", ".join(covariates), ", ".join(f"{a} = {b:.4g}" for a, b in coef.items()))
+    write_tsv(table, out["split"])
+    write_json(spl.split_distribution(y, splits), out["distribution"])
+    log.info("fold %s: %s", fold, ", ".join(f"{s} {int((splits == s).sum())}" for s in ("train", "valid", "test")))
+
+
+def gather_model(folds: list[str], paths: dict, scheme: str, *, out: dict, log) -> None:
+    """A model's results over folds -> models/{model}/predictions.tsv, metrics.json,
+    predict_unphenotyped.tsv (holdout: the one fold's tables as they are)."""
+    from .evaluation import gather_folds
+
+    preds = [read_tsv(p) for p in paths["predictions"]]
+    metrics = [read_json(p) for p in paths["metrics"]]
+    unphen = [read_tsv(p) for p in paths["unphenotyped"]]
+    table, summary, ranking = gather_folds(folds, preds, metrics, unphen, scheme)
+    write_tsv(table, out["predictions"])
+    write_json(summary, out["metrics"])
+    write_tsv(ranking, out["unphenotyped"])
+    test = summary.get("test") or {}
+    log.info("%s over %d fold(s): test r %s, R² %s", scheme, len(folds), test.get("pearson_r"), test.get("r2"))
+
+
+def evaluation_summary(models: list[str], folds: list[str], metrics_paths: list, *, out: dict, log) -> None:
+    """evaluation/per_fold.tsv (model, repeat, fold, n, pearson_r, r2 of each test fold) and
+    evaluation/summary.tsv (model, folds, means and SDs); ``metrics_paths`` model-major."""
+    from .evaluation import per_fold_table, summary_table
+
+    metrics = [read_json(p) for p in metrics_paths]
+    per_fold = per_fold_table(models, folds, metrics)
+    write_tsv(per_fold, out["per_fold"])
+    summary = summary_table(per_fold)
+    write_tsv(summary, out["summary"])
+    for row in summary.itertuples():
+        log.info("%s: r %s ± %s, R² %s ± %s over %d folds", row.model, row.pearson_r_mean,
+                 row.pearson_r_sd, row.r2_mean, row.r2_sd, row.folds)
+
+
 # ---- report -----------------------------------------------------------------------------
 
 
@@ -306,7 +347,7 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
                  history=list(paths["histories"]))
     if paths.get("truth"):
         files["truth"] = paths["truth"]
-    kinds = {m: ("cnn" if m in params["cnn_models"] else "ridge") for m in models}
+    kinds = dict(params["kinds"])
     ctx = rep.load_context(cohort, files, models, source=params["cohort"]["source"], model_kinds=kinds)
     ctx["extra_sections"] = _extra_sections(paths, models)
     rep.write_report(out, ctx)
@@ -320,9 +361,7 @@ def _extra_sections(paths: dict, models: list[str]) -> list[dict]:
 
     sections = []
     if paths.get("kinship"):  # genotype cohorts: relatedness (seq2pheno.genotype_steps)
-        from .genotype_steps import kinship_report_section
-
-        sections.append(kinship_report_section(paths))
+        sections.append(rs.kinship_report_section(paths))
     causal = read_json(paths["truth"])["causal"] if paths.get("truth") else None
     by_model: dict[str, dict[str, str]] = {}
     for path in paths.get("interpretation", []):
@@ -445,4 +484,4 @@ def truth_recovery(paths: dict, *, out, log) -> None:
         coef = np.asarray(params["coef"]).reshape(len(ism_table), 4)
     result = recover(ism_table["importance"].to_numpy(), pairs, truth, ridge_coef=coef)
     write_json(result, out)
-    log.info("truth recovery: %s", json.dumps(result, default=_json_default)[:500])
+    log.info("truth recovery: %s", json.dumps(result, default=json_default)[:500])

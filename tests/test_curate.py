@@ -11,8 +11,8 @@ import pytest
 from scipy.sparse.csgraph import connected_components
 
 from seq2pheno import curate
-from seq2pheno.curate import (duplicate_groups, group_distances, replicate_repeatability, resolve,
-                              resolve_duplicates)
+from seq2pheno.curate import (duplicate_groups, group_distances, replicate_repeatability, replicate_summary,
+                              resolve, resolve_duplicates)
 from seq2pheno.tensorfile import open_tensor, tensor_writer
 
 EYE = np.eye(4, dtype=np.float32)
@@ -169,16 +169,39 @@ def test_repeatability_known_variances():
     assert replicate_repeatability(y, g) == pytest.approx(1 - within / y.var(ddof=1))
 
 
-def test_repeatability_needs_ten_replicate_groups():
-    y = np.arange(30, dtype=float)
-    g = np.arange(30)
-    g[1:19:2] = g[0:18:2]  # 9 groups of 2
+def test_repeatability_needs_thirty_replicate_groups():
+    y = np.arange(70, dtype=float)
+    g = np.arange(70)
+    g[1:59:2] = g[0:58:2]  # 29 groups of 2 whose phenotypes differ
     assert replicate_repeatability(y, g) is None
-    g[19] = g[18]          # a 10th
+    assert replicate_summary(y, g) == {"ceiling": None, "n_replicate_groups": 29, "n_copy_groups": 0}
+    g[59] = g[58]          # a 30th
     assert replicate_repeatability(y, g) is not None
+    assert replicate_repeatability(y, g, min_groups=31) is None
     y2 = y.copy()
     y2[1] = np.nan         # a member without phenotype no longer counts
     assert replicate_repeatability(y2, g) is None
+
+
+def test_copies_are_not_replicates():
+    # 31 groups of rows copied with identical phenotypes: copies, no ceiling (not a spurious 1)
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(31), 2)
+    y = rng.normal(0, 1, 31)[g]
+    assert replicate_repeatability(y, g) is None
+    assert replicate_summary(y, g) == {"ceiling": None, "n_replicate_groups": 0, "n_copy_groups": 31}
+    # many copies beside genuine replicates: the copies neither count nor shrink the within variance
+    n_rep, sd_g, sd_e = 300, 1.0, 0.5
+    g_rep = np.repeat(np.arange(n_rep), 2)
+    y_rep = rng.normal(0, sd_g, n_rep)[g_rep] + rng.normal(0, sd_e, len(g_rep))
+    g_copy = np.repeat(np.arange(n_rep, 2 * n_rep), 3)
+    y_copy = rng.normal(0, np.hypot(sd_g, sd_e), n_rep)[g_copy - n_rep]
+    s = replicate_summary(np.r_[y_rep, y_copy], np.r_[g_rep, g_copy])
+    assert (s["n_replicate_groups"], s["n_copy_groups"]) == (n_rep, n_rep)
+    assert s["ceiling"] == pytest.approx(sd_g ** 2 / (sd_g ** 2 + sd_e ** 2), abs=0.06)
+    # string labels take the sorting path, same answer
+    s2 = replicate_summary(np.r_[y_rep, y_copy], np.char.add("g", np.r_[g_rep, g_copy].astype(str)))
+    assert s2 == s
 
 
 # ----------------------------------------------------------------------------- exactness at random

@@ -92,6 +92,39 @@ def test_env_pins_equal_requirements(family):
         )
 
 
+def test_gpu_requirements_keep_the_cpu_pins():
+    """requirements-gpu.txt = requirements.txt, same pins, plus the JAX CUDA backend."""
+    cpu = generate.read_requirements()
+    gpu = generate.read_requirements(generate.REQUIREMENTS_GPU)
+    changed = {n: (v, gpu.get(n, (None, "missing"))[1]) for n, (_, v) in cpu.items()
+               if gpu.get(n, (None, None))[1] != v}
+    assert not changed, f"requirements-gpu.txt differs from requirements.txt: {changed}"
+    extra = set(gpu) - set(cpu)
+    assert {"jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda12-pjrt"} <= extra
+    assert gpu["jax"][1] == gpu["jaxlib"][1] == gpu["jax-cuda12-plugin"][1], "jax versions differ"
+    assert not {n for n in extra if n.startswith("tensorflow")}, "the GPU backend is JAX"
+
+
+@pytest.mark.parametrize("family", sorted(generate.GPU_FAMILIES))
+def test_gpu_env_pins_equal_requirements_gpu(family):
+    path = ENVS / f"{family}-gpu.yaml"
+    doc = yaml.safe_load(path.read_text())
+    assert doc["name"] == f"seq2pheno-{family}-gpu"
+    assert doc["variables"] == {"KERAS_BACKEND": "jax"}
+    gpu = generate.read_requirements(generate.REQUIREMENTS_GPU)
+    cpu = generate.read_requirements()
+    pins = {n: v for n, v in _env_pins(path).items() if n not in ("python", "pip")}
+    for name, version in pins.items():
+        assert name in gpu, f"envs/{family}-gpu.yaml lists {name}, not in requirements-gpu.txt"
+        assert version == gpu[name][1], (
+            f"envs/{family}-gpu.yaml pins {name}=={version}, requirements-gpu.txt {gpu[name][1]}"
+        )
+    assert set(gpu) - set(cpu) <= set(pins), "the GPU env lacks part of the JAX CUDA backend"
+    assert not {n for n in pins if n.startswith("tensorflow")}, "a GPU env runs Keras on JAX"
+    cpu_top = {canonical(t) for t in generate.FAMILIES[family]} - {"tensorflow-cpu"}
+    assert cpu_top <= set(pins), f"envs/{family}-gpu.yaml lacks {sorted(cpu_top - set(pins))}"
+
+
 # ---- (b) coverage: rules -> scripts -> imports ------------------------------------------
 
 _RULE = re.compile(r"^(?:rule|checkpoint)\s+(\w+)\s*:", re.M)
@@ -160,7 +193,9 @@ class Module:
         self.tree = ast.parse(path.read_text(), filename=str(path))
         self.parents = {c: n for n in ast.walk(self.tree) for c in ast.iter_child_nodes(n)}
         self.package_dir = REPO / LIBRARY
-        self.in_library = path.parent == self.package_dir
+        self.in_library = self.package_dir in path.parents
+        # the module's package inside the library, as parts ('models' for seq2pheno/models/x.py)
+        self.package_parts = path.parent.relative_to(self.package_dir).parts if self.in_library else ()
         # top-level functions and classes: name -> node
         self.defs = {
             n.name: n
@@ -224,7 +259,9 @@ class Module:
             return external, bound, files
         if node.level:
             assert self.in_library, f"{self.path}: relative import outside {LIBRARY}/"
-            base = node.module or ""
+            up = len(self.package_parts) - (node.level - 1)
+            assert up >= 0, f"{self.path}: relative import beyond {LIBRARY}/"
+            base = ".".join([*self.package_parts[:up], *([node.module] if node.module else [])])
         else:
             top, _, base = (node.module or "").partition(".")
             if top != LIBRARY:

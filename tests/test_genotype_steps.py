@@ -360,6 +360,139 @@ def test_group_mode_relatives_never_straddle_splits(written, cohort):
             assert split.loc[a, "group"] == split.loc[b, "group"]
 
 
+def curate_defaults(d: Path, **settings) -> dict:
+    """curate_genotypes with the schema's defaults (relatedness: keep) and ``settings``."""
+    data = outputs(d, "data")
+    return g.curate_genotypes(data["samples"], data["dosage"], data["filtered"], settings, threads=1,
+                              out=outputs(d, "curate"), log=LOG)
+
+
+def read_curated(d: Path) -> dict:
+    out = outputs(d, "curate")
+    return {"kept": pd.read_csv(out["kept"], sep="\t", dtype={"id": str}),
+            "related": pd.read_csv(out["related"], sep="\t", dtype={"id1": str, "id2": str}),
+            "duplicates": pd.read_csv(out["duplicates"], sep="\t", dtype={"id": str}),
+            "summary": json.loads(Path(out["summary"]).read_text())}
+
+
+def test_curate_keep_is_the_default_and_groups_only_clones(written, cohort):
+    d, _ = written
+    run_import(d)
+    summary = curate_defaults(d)
+    c = read_curated(d)
+    kept, related = c["kept"], c["related"]
+    assert summary["relatedness"] == "keep" and summary["removed_by_reason"] == {"missing_calls": 1}
+    assert len(kept) == len(cohort.ids) - 1  # everyone but the --mind sample
+    group = dict(zip(kept.id, kept.group))
+    assert group["s0000"] == group["dup_of_s0000"]  # clones share a group
+    for a, b in (("fs_0", "fs_1"), ("s0001", "po_child"), ("hs_0", "hs_1")):
+        assert group[a] != group[b], (a, b)  # relatives stay, each in its own group
+    assert kept.group.nunique() == len(kept) - 1
+    assert summary["relationship_measure"] == "KING-robust" and summary["relationship_reason"] is None
+    assert summary["n_duplicate_pairs"] == 1 and summary["n_clone_groups"] == 1
+    assert summary["largest_group"] == 2 and summary["n_groups"] == len(kept) - 1
+    acts = dict(zip(zip(related.id1, related.id2), related.action))
+    assert any("grouped as clones" in a for (x, y), a in acts.items() if {x, y} == {"s0000", "dup_of_s0000"})
+    assert any(a == "kept both (relatedness: keep)" for (x, y), a in acts.items() if {x, y} == {"fs_0", "fs_1"})
+    assert set(c["duplicates"].id) == {"s0000", "dup_of_s0000"}
+    # clones never straddle splits
+    sp = outputs(d, "split")
+    for seed in range(3):
+        g.split_genotypes(outputs(d, "curate")["kept"], outputs(d, "data")["samples"], dict(SPLIT, seed=seed), [],
+                          out=sp, log=LOG)
+        split = pd.read_csv(sp["split"], sep="\t", dtype={"id": str}).set_index("id")["split"]
+        assert split["s0000"] == split["dup_of_s0000"]
+
+
+def test_curate_remove_and_group_on_the_same_pedigree(written, cohort):
+    d, _ = written
+    run_import(d)
+    summary = curate_defaults(d, relatedness="remove")
+    kept = read_curated(d)["kept"]
+    for pair in (("s0000", "dup_of_s0000"), ("fs_0", "fs_1"), ("s0001", "po_child")):
+        assert len(set(pair) & set(kept.id)) == 1, pair  # one of each related pair removed
+    assert summary["removed_by_reason"]["related"] >= 3
+    curate_defaults(d, relatedness="group")
+    kept = read_curated(d)["kept"]
+    group = dict(zip(kept.id, kept.group))
+    for a, b in (("s0000", "dup_of_s0000"), ("fs_0", "fs_1"), ("s0001", "po_child")):
+        assert group[a] == group[b], (a, b)
+
+
+def test_curate_group_stops_when_one_family_holds_most_samples(written):
+    d, _ = written
+    run_import(d)
+    # a cutoff of 0 links about half of all pairs: one family of nearly everyone
+    with pytest.raises(InputError, match=r"group puts [0-9,]+ of the [0-9,]+ phenotyped samples \(\d+%\) in one "
+                                         r"family.*max_group_share 0.5.*relatedness: keep") as err:
+        curate_defaults(d, relatedness="group", king_cutoff=0.0)
+    assert "\n" not in str(err.value)
+    summary = curate_defaults(d, relatedness="group", king_cutoff=0.0, max_group_share=1.0)
+    assert summary["largest_group"] > 0.5 * summary["n_kept"]
+
+
+def inbred_cohort(c: gs.Cohort) -> gs.Cohort:
+    """Every sample made fully homozygous (its first haplotype doubled): inbred lines."""
+    h = c.haplotypes.copy()
+    h[1::2] = h[0::2]
+    return dataclasses.replace(c, haplotypes=h)
+
+
+def write_plain(d: Path, c: gs.Cohort) -> Path:
+    gs.write_vcf(d / "cohort.vcf", c, phased=False)
+    gs.write_fasta(d / "reference.fa", c)
+    gs.write_phenotypes(d / "phenotypes.tsv", c, unphenotyped=0, seed=3)
+    return d
+
+
+def test_curate_inbred_cohort_uses_vanraden_and_finds_the_clones(tmp_path, cohort):
+    d = write_plain(tmp_path, inbred_cohort(cohort))
+    run_import(d)
+    summary = curate_defaults(d)
+    c = read_curated(d)
+    assert summary["relationship_measure"] == "VanRaden G/2 (diagonal-scaled)"
+    assert "no heterozygous call" in summary["relationship_reason"]
+    assert summary["heterozygosity"]["observed"] == 0.0
+    assert set(c["duplicates"].id) == {"s0000", "dup_of_s0000"}
+    group = dict(zip(c["kept"].id, c["kept"].group))
+    assert group["s0000"] == group["dup_of_s0000"] and len(c["kept"]) == len(cohort.ids)
+    kin = pd.read_csv(outputs(d, "curate")["kinship"], sep="\t", dtype={"id1": str, "id2": str})
+    assert kin["kinship"].notna().all() and (kin["hethet"] == 0).all()
+    k = kin.set_index(["id1", "id2"])["kinship"]
+    assert k[("dup_of_s0000", "s0000")] == pytest.approx(0.5)
+    assert k[("fs_1", "fs_0")] > 0.1  # sibling lines share about half their genome
+    # KING forced on inbred lines: undefined, but the identical pair is still a clone
+    summary = curate_defaults(d, kinship_measure="king")
+    c = read_curated(d)
+    assert summary["relationship_measure"] == "KING-robust" and summary["n_identical_pairs"] == 1
+    assert set(c["duplicates"].id) == {"s0000", "dup_of_s0000"}
+    assert c["related"].degree.tolist() == ["duplicate / MZ twin (identical genotypes)"]
+
+
+def test_curate_non_human_contig_names(tmp_path, cohort):
+    names = {"1": "Chr01A", "2": "scaffold_12"}
+    c = dataclasses.replace(cohort, chrom=np.array([names[x] for x in cohort.chrom]),
+                            contigs={names[k]: v for k, v in cohort.contigs.items()},
+                            reference={names[k]: v for k, v in cohort.reference.items()})
+    d = write_plain(tmp_path, c)
+    summary = run_import(d)
+    assert summary["n_kinship_sites"] == summary["n_variants"] and summary["kinship_excluded_contigs"] == []
+    cur = curate_defaults(d)
+    assert cur["n_duplicate_pairs"] == 1 and set(read_curated(d)["duplicates"].id) == {"s0000", "dup_of_s0000"}
+    n_all = summary["n_kinship_sites"]
+    summary = run_import(d, autosomes=["scaffold_12"])
+    assert 0 < summary["n_kinship_sites"] < n_all and summary["kinship_excluded_contigs"] == ["Chr01A"]
+    summary = run_import(d, autosomes=r"Chr\d+A")
+    assert summary["kinship_excluded_contigs"] == ["scaffold_12"]
+    summary = run_import(d, autosomes="nothing")
+    assert summary["n_kinship_sites"] == 0
+    cur = curate_defaults(d)
+    assert cur["relationship_measure"] is None and "curation.autosomes" in cur["relationship_reason"]
+    assert cur["n_kept"] == len(cohort.ids)
+    with pytest.raises(InputError, match="regular expression"):
+        run_import(d, autosomes="(")
+
+
 # ---- covariates ----------------------------------------------------------------------------------
 
 
@@ -520,7 +653,8 @@ def test_predict_new_scores_with_a_trained_ridge(written, cohort):
     out = [str(d / "predict" / "ridge.tsv")]
     g.predict_new(entry, {"cohort": "test", "vcf": str(path)},
                   {"features": data["features"], "onehot": imputed, "samples": data["samples"],
-                   "split": sp["split"], "models": [str(d / "ridge.npz")]}, ["ridge"], out=out, log=LOG)
+                   "split": sp["split"], "models": [str(d / "ridge.npz")]}, "ridge", "ridge", out=out[0],
+                  log=LOG)
     table = pd.read_csv(out[0], sep="\t", dtype={"id": str})
     assert list(table.columns) == ["id", "predicted", "rank"]
     assert sorted(table.id) == ["new0", "new1", "new2"] and list(table["rank"]) == [1, 2, 3]
@@ -602,11 +736,11 @@ def test_haplotype_cohort_import_impute_ridge_evaluate_and_predict(phased, cohor
 
     paths = {"samples": data["samples"], "kept": outputs(d, "curate")["kept"], "split": sp["split"],
              "onehot": imputed, "model": str(d / "ridge.npz")}
-    steps.train_ridge(paths, {"name": "ridge", "alphas": [1.0, 10.0, 100.0]},
-                      out={"model": paths["model"], "history": str(d / "history.tsv")}, log=LOG)
+    steps.train(paths, {"name": "ridge", "alphas": [1.0, 10.0, 100.0]}, 0,
+                out={"model": paths["model"], "history": str(d / "history.tsv")}, log=LOG)
     ev = {"predictions": str(d / "predictions.tsv"), "metrics": str(d / "metrics.json"),
           "unphenotyped": str(d / "unph.tsv")}
-    steps.evaluate(paths, out=ev, log=LOG)
+    steps.evaluate(paths, "ridge", out=ev, log=LOG)
     params = load_ridge(paths["model"])
     per_row = predict_ridge(params, y)
     pred = pd.read_csv(ev["predictions"], sep="\t", dtype={"id": str}).set_index("id")
@@ -630,7 +764,7 @@ def test_haplotype_cohort_import_impute_ridge_evaluate_and_predict(phased, cohor
     predict_paths = {"features": data["features"], "onehot": imputed, "samples": data["samples"],
                      "split": sp["split"], "models": [paths["model"]]}
     entry = entry_for(d, haplotypes=True)
-    g.predict_new(entry, {"cohort": "test", "vcf": str(d / "new.vcf")}, predict_paths, ["ridge"], out=out, log=LOG)
+    g.predict_new(entry, {"cohort": "test", "vcf": str(d / "new.vcf")}, predict_paths, "ridge", out=out[0], log=LOG)
     table = pd.read_csv(out[0], sep="\t", dtype={"id": str}).set_index("id")
     assert sorted(table.index) == ["new0", "new1"]
     for name, k in (("new0", 3), ("new1", 9)):
@@ -638,5 +772,5 @@ def test_haplotype_cohort_import_impute_ridge_evaluate_and_predict(phased, cohor
         assert table.loc[name, "predicted"] == pytest.approx(want, rel=1e-6)
     gs.write_vcf(d / "unphased.vcf", sub, phased=False)
     with pytest.raises(InputError, match="unphased heterozygous call"):
-        g.predict_new(entry, {"cohort": "test", "vcf": str(d / "unphased.vcf")}, predict_paths, ["ridge"],
-                      out=[str(d / "predict" / "u.tsv")], log=LOG)
+        g.predict_new(entry, {"cohort": "test", "vcf": str(d / "unphased.vcf")}, predict_paths, "ridge",
+                      out=str(d / "predict" / "u.tsv"), log=LOG)

@@ -47,6 +47,7 @@ def genotype_config(workdir, **changes):
                              "phenotypes": str(files["phenotypes"]), "covariates": ["batch"]}},
         "curation": {"relatedness": "group"},
         "split": {"seed": 7},
+        "evaluation": {"scheme": "holdout"},
         "models": {"default": {"epochs": 4, "patience": 2},
                    "seed_cnn": {"conv": [{"filters": 16, "kernel_size": 3, "pool": 4}], "epochs": 3},
                    "ridge": {}},
@@ -184,7 +185,7 @@ def haplotype_run(tmp_path_factory):
 
 
 def per_row_predictions(model_path, x) -> np.ndarray:
-    from seq2pheno.steps import load_trained
+    from seq2pheno.models import load_trained
     from seq2pheno.train import predict
 
     return predict(load_trained(str(model_path)), x)
@@ -237,7 +238,7 @@ def test_haplotype_new_samples_are_scored_as_the_mean_of_their_haplotypes(haplot
     workdir, _, cohort = haplotype_run
     base = workdir / "results" / "hap"
     features = read(base / "data/features.tsv")
-    params = load_ridge(base / "models/ridge/model.npz")
+    params = load_ridge(base / "folds/holdout/models/ridge/model.npz")
     new = read(base / "predict/fresh/ridge.tsv").set_index("id")
     for name, k in (("new0", 3), ("new1", 8)):
         want = predict_ridge(params, haplotype_onehot(cohort, features, k)).mean()

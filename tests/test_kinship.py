@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from seq2pheno.kinship import (KING_COLUMNS, autosomal_mask, king_counts, king_pairs, king_table,
-                               king_tiles, kinship_from_counts, read_king_table, related_pairs,
-                               relatedness_groups, unrelated_set, write_king_table)
+from seq2pheno.kinship import (KING_COLUMNS, accuracy_by_relatedness, autosomal_mask, choose_measure,
+                               edge_groups, grm_kinship_from_sums, heterozygosity, king_counts, king_pairs,
+                               king_table, king_tiles, kinship_from_counts, max_kinship_to,
+                               plink_autosomal_mask, read_king_table, related_pairs, relatedness_groups,
+                               unrelated_set, write_king_table)
 from seq2pheno.vcf import read_genotypes
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -239,8 +241,25 @@ def test_unrelated_set_large_component_greedy():
 
 
 def test_autosomal_mask():
-    got = autosomal_mask(["1", "chr2", "22", "X", "chrX", "MT", "chrM", "23", "scaffold_1", "29"])
-    assert got.tolist() == [True, True, True, False, False, False, False, False, False, True]
+    names = ["1", "chr2", "22", "X", "chrX", "MT", "chrM", "23", "scaffold_1", "29", "1A", "ssa01",
+             "Chr01", "LG3", "Z", "chrW", "Pt", "chloroplast", "Mitochondrion", "mt", "ChrY", "XY"]
+    # default: every contig but the sex and organelle names (any case, with or without chr)
+    assert autosomal_mask(names).tolist() == [True, True, True, False, False, False, False, True, True,
+                                              True, True, True, True, True, False, False, False, False,
+                                              False, False, False, False]
+    # plink2's human reading: numbered contigs only, 23-26 are X, Y, XY, MT
+    assert autosomal_mask(names[:10], "plink").tolist() == [True, True, True, False, False, False, False,
+                                                            False, False, True]
+    assert plink_autosomal_mask(names[:10]).tolist() == autosomal_mask(names[:10], "plink").tolist()
+    # a list of names, or a regular expression matched against the whole name
+    assert autosomal_mask(["1", "2", "X", "10"], ["1", "X"]).tolist() == [True, False, True, False]
+    assert autosomal_mask(["1", "2", "X", "10"], [1, 10]).tolist() == [True, False, False, True]
+    assert autosomal_mask(["Chr01", "Chr02", "ChrUn", "scaffold_3"], r"Chr\d+").tolist() == [True, True,
+                                                                                              False, False]
+    assert autosomal_mask(["1", "2"], non_autosomes=["2"]).tolist() == [True, False]
+    assert autosomal_mask([]).shape == (0,)
+    with pytest.raises(ValueError, match="regular expression"):
+        autosomal_mask(["1"], "(")
 
 
 # ---- tiles: sample block x sample block, bounded memory ---------------------------------------
@@ -396,3 +415,264 @@ def test_tiled_king_memory_stays_far_below_n_by_n(tmp_path):
     assert grown < 72 / 4, grown  # MB (about 5 measured; the same call with tile=3000: 630)
     written = pd.read_csv(tmp_path / "kinship.tsv", sep="\t")
     assert list(zip(written["id1"], written["id2"])) == [("s3", "s1")]  # the planted duplicate only
+
+
+# ---- pedigrees: KING and VanRaden's G on the kinship scale ------------------------------------
+
+
+def pedigree(n_founders: int = 80, n_sites: int = 3000, *, inbred: bool = False, haploid: bool = False,
+             seed: int = 0):
+    """(int8 dosage (N, M), ids, {kind: [(id, id)]}): unrelated founders plus known relatives,
+    sites unlinked. Outbred: full sibs fs0-fs2 (outside parents), a parent-offspring pair
+    (po_child of f1 and f2), half sibs hs0/hs1 and clones (clone_f0 of f0, clone2_f0 with 0.1%
+    genotype errors). ``inbred``: every founder fully homozygous and each child an inbred line
+    (each site from one parent, doubled): sibling lines and line-parent pairs share half their
+    genome. ``haploid``: inbred, coded as haploid calls are (0 or 2)."""
+    inbred = inbred or haploid
+    rng = np.random.default_rng(seed)
+    freq = rng.uniform(0.05, 0.95, n_sites)
+    cols = np.arange(n_sites)
+
+    def founder():
+        h = (rng.random((2, n_sites)) < freq).astype(np.int8)
+        if inbred:
+            h[1] = h[0]
+        return h
+
+    def child(a, b):
+        if inbred:
+            line = np.where(rng.random(n_sites) < 0.5, a[0], b[0])
+            return np.stack([line, line])
+        return np.stack([a[rng.integers(0, 2, n_sites), cols], b[rng.integers(0, 2, n_sites), cols]])
+
+    haps = [founder() for _ in range(n_founders)]
+    ids = [f"f{i}" for i in range(n_founders)]
+    pa, pb, shared = founder(), founder(), founder()
+    for j in range(3):
+        haps.append(child(pa, pb))
+        ids.append(f"fs{j}")
+    for j in range(2):
+        haps.append(child(shared, founder()))
+        ids.append(f"hs{j}")
+    haps.append(child(haps[1], haps[2]))
+    ids.append("po_child")
+    haps.append(haps[0].copy())
+    ids.append("clone_f0")
+    noisy = haps[0].copy()
+    flip = rng.random(n_sites) < 0.001
+    noisy[:, flip] = 1 - noisy[:, flip]
+    haps.append(noisy)
+    ids.append("clone2_f0")
+    d = np.stack([h.sum(0) for h in haps]).astype(np.int8)
+    kinds = {"clones": [("clone_f0", "f0"), ("clone2_f0", "f0"), ("clone2_f0", "clone_f0")],
+             "first": [("fs1", "fs0"), ("fs2", "fs0"), ("fs2", "fs1"), ("po_child", "f1"), ("po_child", "f2")],
+             "second": [] if inbred else [("hs1", "hs0")]}
+    if inbred:  # half-sib lines share a quarter of their genome: expected 0.125
+        kinds["second"] = [("hs1", "hs0")]
+    return d, ids, kinds
+
+
+def _kin_lookup(table):
+    t = {(a, b): k for a, b, k in zip(table["id1"], table["id2"], table["kinship"])}
+    return lambda a, b: t[(a, b)] if (a, b) in t else t[(b, a)]
+
+
+def _brute_grm(d: np.ndarray) -> np.ndarray:
+    """(N, N) zz / (2 sqrt(q1 q2)) over the sites both samples have called, p over all calls."""
+    called = d >= 0
+    two_p = np.where(called, d, 0).sum(0) / np.maximum(called.sum(0), 1)
+    z = np.where(called, d - two_p, 0.0)
+    c = called.astype(float)
+    zz, q1 = z @ z.T, (z * z) @ c.T
+    return zz / (2 * np.sqrt(q1 * q1.T))
+
+
+@pytest.mark.parametrize("inbred", [False, True], ids=["outbred", "inbred"])
+def test_pedigree_relatives_under_both_measures(inbred):
+    d, ids, kinds = pedigree(inbred=inbred)
+    expected = {"clones": (0.45, 0.51), "first": (0.19, 0.31), "second": (0.08, 0.17)}
+    measures = ["vanraden"] if inbred else ["king", "vanraden"]
+    for measure in measures:
+        t = king_table(d, ids, measure=measure)
+        kin = _kin_lookup(t)
+        for kind, pairs in kinds.items():
+            lo, hi = expected[kind]
+            for a, b in pairs:
+                assert lo <= kin(a, b) <= hi, (measure, kind, a, b, kin(a, b))
+        founders = t[t["id1"].str.match(r"f\d+$") & t["id2"].str.match(r"f\d+$")]["kinship"]
+        assert abs(founders.mean()) < 0.02 and founders.max() < 0.0884, measure
+    if inbred:  # KING-robust is undefined without heterozygotes: -inf, or NaN for identical lines
+        t = king_table(d, ids)
+        assert np.isneginf(t["kinship"]).sum() + t["kinship"].isna().sum() == len(t)
+        assert np.isnan(_kin_lookup(t)("clone_f0", "f0"))
+
+
+@pytest.mark.parametrize("tile", [1, 7, 23, 40])
+def test_vanraden_tiles_equal_brute_force_with_missing_calls(tmp_path, tile):
+    d = _mixed_dosage(23, 150, seed=5)
+    ref = _brute_grm(d)
+    counts = _brute_counts(d)
+    np.save(tmp_path / "dosage.npy", d)
+    i, j = np.tril_indices(23, -1)
+    for source, block in ((d, 16), (tmp_path / "dosage.npy", 1000)):
+        for threads in (1, 2):
+            got = {k: np.concatenate([p[k] for p in king_pairs(source, tile=tile, block_size=block,
+                                                               threads=threads, measure="vanraden")])
+                   for k in ("i", "j", "nsnp", "hethet", "ibs0", "kinship")}
+            np.testing.assert_array_equal(got["i"], i)
+            np.testing.assert_array_equal(got["j"], j)
+            for k in ("nsnp", "hethet", "ibs0"):  # the same counts as KING's
+                np.testing.assert_array_equal(got[k], counts[k][i, j], err_msg=k)
+            np.testing.assert_allclose(got["kinship"], ref[i, j], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grm_kinship_from_sums([2.0, 1.0], [4.0, 0.0], [1.0, 3.0]), [0.5, np.nan])
+
+
+def test_choose_measure_king_for_outbred_vanraden_for_inbred_and_haploid():
+    d, ids, _ = pedigree()
+    c = choose_measure(d)
+    assert (c["measure"], c["name"], c["reason"]) == ("king", "KING-robust", None)
+    assert 0.3 < c["heterozygosity"]["observed"] < 0.45 and c["heterozygosity"]["n_inbred"] == 0
+    for kw in ({"inbred": True}, {"haploid": True}):
+        d, ids, _ = pedigree(**kw)
+        c = choose_measure(d)
+        assert c["measure"] == "vanraden" and c["name"] == "VanRaden G/2 (diagonal-scaled)"
+        assert "no heterozygous call" in c["reason"]
+    # a few residual heterozygotes (genotyping errors) in inbred lines: still G
+    rng = np.random.default_rng(0)
+    d = d.copy()
+    d[rng.random(d.shape) < 0.005] = 1
+    c = choose_measure(d)
+    assert c["measure"] == "vanraden" and "inbred or haploid" in c["reason"]
+    assert c["heterozygosity"]["n_inbred"] == d.shape[0]
+    # one inbred sample among outbred ones keeps KING; the setting forces either
+    d, ids, _ = pedigree()
+    d[0] = np.where(d[0] == 1, 2, d[0])
+    assert choose_measure(d)["measure"] == "king" and heterozygosity(d)["n_inbred"] == 1
+    assert choose_measure(d, "vanraden")["reason"] == "curation.kinship_measure: vanraden"
+    assert choose_measure(d, "king")["reason"] is None
+    with pytest.raises(ValueError, match="expected auto"):
+        choose_measure(d, "ibs")
+
+
+def test_written_table_keeps_identical_homozygous_pairs(tmp_path):
+    d, ids, _ = pedigree(inbred=True, n_founders=30, n_sites=500)
+    n, kept = write_king_table(tmp_path / "k.tsv", d, ids, min_kinship=0.2, keep_above=0.3,
+                               keep_identical=True)
+    assert ("clone_f0", "f0") in set(zip(kept["id1"], kept["id2"]))  # KING NaN, kept as identical
+    written = pd.read_csv(tmp_path / "k.tsv", sep="\t")
+    assert written.empty  # NaN and -inf are below any floor
+    n, kept = write_king_table(tmp_path / "g.tsv", d, ids, min_kinship=0.2, keep_above=0.3,
+                               measure="vanraden")
+    assert {("clone_f0", "f0"), ("clone2_f0", "f0"), ("clone2_f0", "clone_f0")} <= set(zip(kept["id1"], kept["id2"]))
+
+
+def test_edge_groups():
+    labels = edge_groups(["b", "d", "x"], ["a", "c", "a"], ["a", "b", "c", "d", "e"])
+    assert labels.tolist() == [0, 0, 1, 1, 2]
+
+
+# ---- non-human contig names, against plink2 ---------------------------------------------------
+
+
+def test_non_human_contig_names_are_autosomes_and_equal_plink2(tmp_path):
+    """Contigs 1A, ssa01, Chr01, scaffold_7 (autosomes by default) and X, MT (not): our table
+    over the default autosomes equals plink2's with --allow-extra-chr (which reads X and MT as
+    the human X and MT and leaves them out of KING)."""
+    import dataclasses
+
+    c = gs.simulate_cohort(50, n_contigs=6, contig_length=250_000, seed=5)
+    old = sorted(c.contigs)
+    names = dict(zip(old, ["1A", "ssa01", "Chr01", "scaffold_7", "X", "MT"]))
+    c = dataclasses.replace(c, chrom=np.array([names[x] for x in c.chrom]),
+                            contigs={names[k]: v for k, v in c.contigs.items()},
+                            reference={names[k]: v for k, v in c.reference.items()})
+    files = gs.write_cohort(tmp_path, c, phased=False, missing_rate=0.01)
+    g = read_genotypes(files["vcf"], files["fasta"])
+    dosage, idx = g.dosage()
+    chrom = g.sites["chrom"].to_numpy()[idx]
+    auto = autosomal_mask(chrom)
+    assert set(chrom[auto]) == {"1A", "ssa01", "Chr01", "scaffold_7"}
+    assert set(chrom[plink_autosomal_mask(chrom)]) == {"Chr01"}  # the human reading: Chr01 only
+    table = king_table(dosage[:, auto], g.samples, block_size=700)
+    _run_plink2(["--vcf", str(files["vcf"]), "--allow-extra-chr", "--make-king-table", "counts",
+                 "--out", "extra"], tmp_path)
+    _compare_with_plink2(table, read_king_table(tmp_path / "extra.kin0"), dosage[:, auto])
+    # a list of contigs selects those only: plink2 with --chr on the same ones
+    pick = autosomal_mask(chrom, ["1A", "scaffold_7"])
+    table = king_table(dosage[:, pick], g.samples)
+    _run_plink2(["--vcf", str(files["vcf"]), "--allow-extra-chr", "--chr", "1A,scaffold_7",
+                 "--make-king-table", "counts", "--out", "pick"], tmp_path)
+    _compare_with_plink2(table, read_king_table(tmp_path / "pick.kin0"), dosage[:, pick])
+
+
+def test_numbered_contigs_above_22_are_autosomes_as_plink2_chr_set(tmp_path):
+    """A 30-chromosome genome (contigs 1..30, as in cattle): all autosomal by default, equal to
+    plink2 --chr-set 30 (without it plink2 would read 23-26 as X, Y, XY, MT)."""
+    import dataclasses
+
+    c = gs.simulate_cohort(30, n_contigs=3, contig_length=200_000, seed=8)
+    names = dict(zip(sorted(c.contigs), ["2", "23", "30"]))
+    c = dataclasses.replace(c, chrom=np.array([names[x] for x in c.chrom]),
+                            contigs={names[k]: v for k, v in c.contigs.items()},
+                            reference={names[k]: v for k, v in c.reference.items()})
+    files = gs.write_cohort(tmp_path, c, phased=True)
+    g = read_genotypes(files["vcf"], files["fasta"])
+    dosage, idx = g.dosage()
+    auto = autosomal_mask(g.sites["chrom"].to_numpy()[idx])
+    assert auto.all()
+    table = king_table(dosage, g.samples)
+    _run_plink2(["--vcf", str(files["vcf"]), "--chr-set", "30", "--make-king-table", "counts",
+                 "--out", "cs"], tmp_path)
+    _compare_with_plink2(table, read_king_table(tmp_path / "cs.kin0"), dosage)
+
+
+# ---- relatedness of test samples to training --------------------------------------------------
+
+
+def test_max_kinship_to_from_pair_table_path_and_matrix(tmp_path):
+    d, ids, _ = pedigree(n_founders=20, n_sites=2000)
+    full = king_table(d, ids)
+    test = ["fs0", "po_child", "clone_f0", "f5", "hs0"]
+    train = [s for s in ids if s not in test]
+    # brute force from the full matrix
+    n = len(ids)
+    mat = np.full((n, n), np.nan)
+    pos = {s: k for k, s in enumerate(ids)}
+    for a, b, k in zip(full["id1"], full["id2"], full["kinship"]):
+        mat[pos[a], pos[b]] = mat[pos[b], pos[a]] = k
+    want = np.array([np.nanmax([mat[pos[t], pos[s]] for s in train]) for t in test])
+    got = max_kinship_to(full, test, train)
+    np.testing.assert_allclose(got, want)
+    assert got[1] > 0.2 and got[2] > 0.45 and got[0] > 0.2  # fs1/fs2, parents f1/f2, f0 in training
+    assert got[3] < 0.0884 and 0.0884 < got[4] < 0.177  # an unrelated founder; hs0's half sib hs1
+    np.testing.assert_allclose(max_kinship_to(mat, test, train, ids=ids), want)
+    np.testing.assert_allclose(max_kinship_to(pd.DataFrame(mat, index=ids, columns=ids), test, train), want)
+    full.to_csv(tmp_path / "kinship.tsv", sep="\t", index=False, na_rep="")
+    np.testing.assert_allclose(max_kinship_to(tmp_path / "kinship.tsv", test, train, chunksize=100), want)
+    # a floored table: pairs below the floor count as 0
+    floored = full[full["kinship"] >= 0.0442]
+    np.testing.assert_allclose(max_kinship_to(floored, test, train), np.maximum(want, 0.0))
+    assert max_kinship_to(floored, ["f5"], train)[0] == 0.0 or want[3] >= 0.0442
+    # no training samples, unknown ids: 0
+    assert max_kinship_to(full, ["fs0", "nobody"], []).tolist() == [0.0, 0.0]
+    # a sample in both sets is not compared with itself
+    assert max_kinship_to(full, ["f0"], ["f0", "f1"])[0] == pytest.approx(mat[pos["f0"], pos["f1"]])
+
+
+def test_accuracy_by_relatedness_bins():
+    rng = np.random.default_rng(2)
+    mk = np.r_[rng.uniform(-0.1, 0.04, 40), rng.uniform(0.05, 0.08, 30), [0.2, 0.25], rng.uniform(0.36, 0.5, 10)]
+    obs = rng.normal(size=len(mk))
+    pred = obs + rng.normal(scale=np.where(mk > 0.3, 0.1, 1.0))
+    pred[0] = np.nan  # left out
+    acc = accuracy_by_relatedness(obs, pred, mk)
+    assert acc.columns.tolist() == ["bin", "lower", "upper", "n", "pearson_r"]
+    assert acc["bin"].tolist() == ["< 0.0442", "0.0442 - 0.0884", "0.0884 - 0.177", "0.177 - 0.354", ">= 0.354"]
+    assert acc["n"].tolist() == [39, 30, 0, 2, 10]
+    sel = (mk >= 0.354)
+    assert acc["pearson_r"].iloc[4] == pytest.approx(np.corrcoef(obs[sel], pred[sel])[0, 1])
+    assert acc["pearson_r"].iloc[4] > 0.9
+    assert np.isnan(acc["pearson_r"].iloc[2]) and np.isnan(acc["pearson_r"].iloc[3])  # < 3 samples
+    assert accuracy_by_relatedness(obs, obs, mk, bins=(-1, 0, 1))["n"].tolist() == [(mk < 0).sum(), (mk >= 0).sum()]
+    with pytest.raises(ValueError, match="increasing"):
+        accuracy_by_relatedness(obs, pred, mk, bins=(0.1, 0.0))

@@ -22,7 +22,8 @@ def test_seed_cnn_has_the_notebook_layers():
 
 def test_every_preset_resolves_and_builds():
     allowed = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "Dropout", "Flatten", "Dense",
-               "Activation", "Rescaling"}
+               "Activation", "Rescaling", "BatchNormalization", "GlobalMaxPooling1D",
+               "GlobalAveragePooling1D", "ReverseComplementAverage"}
     for name in PRESETS:
         spec = resolve_spec(name)
         if spec["type"] == "ridge":

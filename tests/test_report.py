@@ -59,11 +59,11 @@ def make_ctx(ridge_test=0.70, cnn_test=0.80, source="simulate", cohort="demo") -
                          "mean": {"train": 10.0, "valid": 10.1, "test": 9.9},
                          "sd": {"train": 2.0, "valid": 2.1, "test": 1.9}},
         "models": {
-            "default": {"metrics": _metrics(cnn_test, 0.83), "history": _history(12, 8, 1),
+            "default": {"kind": "cnn", "metrics": _metrics(cnn_test, 0.83), "history": _history(12, 8, 1),
                         "predictions": _predictions(200, 0.8, 1)},
-            "seed_cnn": {"metrics": _metrics(cnn_test - 0.05, 0.78), "history": _history(9, 9, 2),
+            "seed_cnn": {"kind": "cnn", "metrics": _metrics(cnn_test - 0.05, 0.78), "history": _history(9, 9, 2),
                          "predictions": _predictions(200, 1.2, 2)},
-            "ridge": {"metrics": _metrics(ridge_test, 0.72), "history": None,
+            "ridge": {"kind": "ridge", "metrics": _metrics(ridge_test, 0.72), "history": None,
                       "predictions": _predictions(200, 1.0, 3)},
         },
         "noise_ceiling": {"value": 0.9321, "source": "simulation truth H²"},
@@ -242,7 +242,8 @@ def test_load_context_reads_workflow_files(tmp_path):
             paths["history"][name] = d / f"{name}.history.tsv"
         entry["predictions"].to_csv(d / f"{name}.predictions.tsv", sep="\t", index=False)
         paths["predictions"][name] = d / f"{name}.predictions.tsv"
-    ctx = report.load_context("demo", paths, list(ctx0["models"]))
+    ctx = report.load_context("demo", paths, list(ctx0["models"]),
+                              model_kinds={m: e["kind"] for m, e in ctx0["models"].items()})
     assert ctx["n_samples"] == 203 and ctx["n_kept"] == 200 and ctx["length"] == 150
     assert ctx["source"] == "simulate" and ctx["genotype"] is False
     assert ctx["noise_ceiling"]["value"] == pytest.approx(0.876)

@@ -63,8 +63,9 @@ def test_every_output_exists_and_parses(tiny_run):
             ("train", "valid"), ("train", "test"), ("valid", "test")}
         for model in MODELS:
             mdir = base / "models" / model
-            assert (mdir / ("model.npz" if model == "ridge" else "model.keras")).stat().st_size > 0
-            history = pd.read_csv(mdir / "history.tsv", sep="\t")
+            fdir = base / "folds" / "holdout" / "models" / model     # a holdout run is one fold
+            assert (fdir / ("model.npz" if model == "ridge" else "model.keras")).stat().st_size > 0
+            history = pd.read_csv(fdir / "history.tsv", sep="\t")
             assert len(history) >= 1
             metrics = json.loads((mdir / "metrics.json").read_text())
             for name in ["train", "valid", "test"]:

@@ -5,7 +5,8 @@ A *kind* (``seq2pheno.models.cnn``, ``.ridge``, ...) is a module with this contr
 - ``KIND`` (the ``type:`` in config), ``ARTEFACT`` (the file it writes under
   ``models/{model}/``), ``GPU`` (True when training belongs on a GPU node),
   ``INTERPRETATION`` (``"ism"``: ISM, filters and epistasis of a network; ``"coefficients"``:
-  the model's own effects per position and base, or per marker);
+  the model's own effects per position and base, or per marker), ``LINEAR`` (True for the
+  linear baselines a network is compared with);
 - ``SCHEMA``: JSON-schema ``properties`` of its spec keys, each with its ``default``
   (one place for keys, types, ranges and defaults; the config schema is built from it);
 - ``PRESETS``: ready-made entries by name (each with ``type``);

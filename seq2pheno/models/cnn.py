@@ -28,6 +28,7 @@ KIND = "cnn"
 ARTEFACT = "model.keras"
 GPU = True
 INTERPRETATION = "ism"
+LINEAR = False
 
 ACTIVATIONS = ["relu", "gelu", "silu", "swish", "elu", "selu", "softplus", "softsign", "tanh",
                "sigmoid", "hard_sigmoid", "linear", "exponential", "leaky_relu", "relu6", "mish"]
@@ -47,6 +48,11 @@ CONV_LAYER = {
         "dropout": dict(_DROPOUT, default=0.0),
         "l1": dict(_NUM0, default=0.0),
         "l2": dict(_NUM0, default=0.0),
+        "dilation": {"type": "integer", "minimum": 1, "default": 1,
+                     "description": "dilation rate of the convolution"},
+        "batch_norm": {"type": "boolean", "default": False,
+                       "description": "BatchNormalization between the (linear) convolution "
+                                      "and its activation"},
     },
 }
 DENSE_LAYER = {
@@ -73,6 +79,14 @@ SCHEMA: dict[str, dict] = {
     "reduce_lr_patience": {"type": "integer", "minimum": 0, "default": 5},
     "reduce_lr_factor": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.5},
     "mixed_precision": {"type": "boolean", "default": False},
+    "global_pool": {"enum": ["none", "max", "average"], "default": "none",
+                    "description": "global max/average pooling over positions instead of "
+                                   "Flatten before the dense layers"},
+    "reverse_complement": {"enum": ["none", "augment", "average"], "default": "none",
+                           "description": "augment: each training sequence reverse-"
+                                          "complemented with probability 1/2 (from the "
+                                          "seed); average: the network's output is the mean "
+                                          "of f(x) and f(revcomp(x))"},
 }
 
 #: Defaults per layer kind and for the whole spec (read-only views of :data:`SCHEMA`).
@@ -116,6 +130,35 @@ PRESETS: dict[str, dict] = {
         "learning_rate": 3e-3, "batch_size": 128, "epochs": 200, "patience": 30,
         "reduce_lr_patience": 8, "reduce_lr_factor": 0.5,
     },
+    # Genotypes (one column per marker; the `default` of genotype cohorts). Hundreds to a few
+    # thousand individuals and thousands of markers: a network that fits the training set and
+    # nothing else is the failure to avoid (the positional `default` reached train R² 0.99 and
+    # test 0 on a coalescent cohort). So: one linear filter per marker (its dosage code), a
+    # strong L1 prior where markers enter (few markers carry weight, as in a sparse linear model),
+    # small widths, dropout, and early stopping on the validation samples.
+    "genotype_cnn": {
+        "type": "cnn",
+        "conv": [{"filters": 1, "kernel_size": 1, "activation": "linear", "pool": 0,
+                  "padding": "valid"}],
+        "dense": [{"units": 16, "activation": "gelu", "l1": 1e-3, "dropout": 0.2},
+                  {"units": 8, "activation": "gelu"}],
+        "learning_rate": 1e-3, "batch_size": 32, "epochs": 150, "patience": 15,
+        "reduce_lr_patience": 6, "reduce_lr_factor": 0.5,
+    },
+    # Motifs wherever they sit (MPRA, STARR-seq, promoter libraries; DeepSTARR/Basset-like,
+    # sized for thousands of sequences): wide first-layer filters (motif scanners) with
+    # batch norm and max pooling, one more conv block, a small dropout-regularised head.
+    # Measured against ridge on k-mer counts in benchmarks/README.md (motif_cnn section).
+    "motif_cnn": {
+        "type": "cnn",
+        "conv": [{"filters": 128, "kernel_size": 13, "activation": "relu", "padding": "same",
+                  "batch_norm": True, "pool": 4, "pool_type": "max", "dropout": 0.1},
+                 {"filters": 64, "kernel_size": 5, "activation": "relu", "padding": "same",
+                  "batch_norm": True, "pool": 4, "pool_type": "max", "dropout": 0.1}],
+        "dense": [{"units": 64, "activation": "relu", "dropout": 0.3}],
+        "learning_rate": 1e-3, "batch_size": 128, "epochs": 60, "patience": 10,
+        "reduce_lr_patience": 5, "reduce_lr_factor": 0.5,
+    },
 }
 
 
@@ -133,9 +176,14 @@ def _regulariser(l1: float, l2: float):
 def build_cnn(spec: dict, input_shape: tuple[int, int]):
     """Build (uncompiled) the CNN of ``spec`` for one-hot input of shape ``input_shape = (L, 4)``.
 
-    Layers, in order and named: ``input``; per conv entry ``conv{i}`` (Conv1D), ``pool{i}``
-    (MaxPooling1D/AveragePooling1D when ``pool > 1``), ``conv{i}_dropout``; ``flatten``; per
-    dense entry ``dense{i}``, ``dense{i}_dropout``; ``output`` (Dense(1), linear). The model
+    Layers, in order and named: ``input``; per conv entry ``conv{i}`` (Conv1D, dilation
+    ``dilation``; linear when ``batch_norm``, followed by ``conv{i}_bn``
+    (BatchNormalization) and ``conv{i}_act`` (Activation)), ``pool{i}``
+    (MaxPooling1D/AveragePooling1D when ``pool > 1``), ``conv{i}_dropout``; ``flatten`` (or
+    ``global_pool``: GlobalMax/AveragePooling1D when ``global_pool`` is max / average); per
+    dense entry ``dense{i}``, ``dense{i}_dropout``; ``output`` (Dense(1), linear). With
+    ``reverse_complement: average`` those layers form the ``core`` of a single
+    ``rc_average`` layer (:func:`rc_average_class`): ``Sequential([input, rc_average])``. The model
     maps ``(batch, L, 4)`` float32 to ``(batch, 1)`` on the standardised phenotype scale
     (:func:`seq2pheno.train.fit_cnn` appends the rescaling to the original scale).
 
@@ -154,14 +202,19 @@ def build_cnn(spec: dict, input_shape: tuple[int, int]):
     steps = length
     for i, c in enumerate(spec["conv"]):
         if c["padding"] == "valid":
-            steps = steps - c["kernel_size"] + 1
+            steps = steps - (c["kernel_size"] - 1) * c["dilation"]
         if steps < 1:
             raise SpecError(f"conv[{i}]: kernel_size {c['kernel_size']} is longer than the "
                             f"sequence ({length} positions) after the previous layers")
-        layers.append(L.Conv1D(c["filters"], c["kernel_size"], activation=c["activation"],
-                               padding=c["padding"],
+        bn = c["batch_norm"]
+        layers.append(L.Conv1D(c["filters"], c["kernel_size"],
+                               activation="linear" if bn else c["activation"],
+                               padding=c["padding"], dilation_rate=c["dilation"],
                                kernel_regularizer=_regulariser(c["l1"], c["l2"]),
                                name=f"conv{i}", dtype=dtype))
+        if bn:
+            layers.append(L.BatchNormalization(name=f"conv{i}_bn", dtype=dtype))
+            layers.append(L.Activation(c["activation"], name=f"conv{i}_act", dtype=dtype))
         if c["pool"] > 1:
             if steps < c["pool"]:
                 raise SpecError(f"conv[{i}]: pool {c['pool']} is larger than the "
@@ -171,7 +224,11 @@ def build_cnn(spec: dict, input_shape: tuple[int, int]):
             steps = steps // c["pool"]
         if c["dropout"] > 0:
             layers.append(L.Dropout(c["dropout"], name=f"conv{i}_dropout", dtype=dtype))
-    layers.append(L.Flatten(name="flatten", dtype=dtype))
+    if spec["global_pool"] == "none":
+        layers.append(L.Flatten(name="flatten", dtype=dtype))
+    else:
+        gp = L.GlobalMaxPooling1D if spec["global_pool"] == "max" else L.GlobalAveragePooling1D
+        layers.append(gp(name="global_pool", dtype=dtype))
     for i, d in enumerate(spec["dense"]):
         layers.append(L.Dense(d["units"], activation=d["activation"],
                               kernel_regularizer=_regulariser(d["l1"], d["l2"]),
@@ -179,7 +236,55 @@ def build_cnn(spec: dict, input_shape: tuple[int, int]):
         if d["dropout"] > 0:
             layers.append(L.Dropout(d["dropout"], name=f"dense{i}_dropout", dtype=dtype))
     layers.append(L.Dense(1, name="output", dtype="float32"))
-    return keras.Sequential(layers, name=spec.get("name", "cnn"))
+    if spec["reverse_complement"] != "average":
+        return keras.Sequential(layers, name=spec.get("name", "cnn"))
+    core = keras.Sequential(layers, name="strand")
+    return keras.Sequential([keras.Input(shape=(length, channels), name="input"),
+                             rc_average_class()(core, name="rc_average")],
+                            name=spec.get("name", "cnn"))
+
+
+_RC_AVERAGE = None
+
+
+def rc_average_class():
+    """The ``ReverseComplementAverage`` Keras layer (defined and registered on first use,
+    so that importing this module does not import Keras).
+
+    ``ReverseComplementAverage(core)(x) = (core(x) + core(x[:, ::-1, ::-1])) / 2``: one set
+    of weights read on both strands (channels A, C, G, T: the complement of channel c is
+    3 - c). :func:`load` registers it before reading a ``.keras`` file;
+    :mod:`seq2pheno.ism` computes its ISM exactly from the ISM of ``core`` on both strands.
+    """
+    global _RC_AVERAGE
+    if _RC_AVERAGE is None:
+        import keras
+
+        @keras.saving.register_keras_serializable(package="seq2pheno")
+        class ReverseComplementAverage(keras.layers.Layer):
+            def __init__(self, core, **kwargs):
+                super().__init__(**kwargs)
+                if isinstance(core, dict):
+                    core = keras.saving.deserialize_keras_object(core)
+                self.core = core
+
+            def build(self, input_shape):
+                self.built = True
+
+            def call(self, x, training=None):
+                rc = keras.ops.flip(x, axis=(1, 2))
+                return 0.5 * (self.core(x, training=training) + self.core(rc, training=training))
+
+            def compute_output_shape(self, input_shape):
+                return (input_shape[0], 1)
+
+            def get_config(self):
+                config = super().get_config()
+                config["core"] = keras.saving.serialize_keras_object(self.core)
+                return config
+
+        _RC_AVERAGE = ReverseComplementAverage
+    return _RC_AVERAGE
 
 
 def validate(spec: dict, name: str) -> dict:
@@ -219,6 +324,7 @@ def save(model, path) -> None:
 def load(path):
     import keras
 
+    rc_average_class()          # registered before a reverse-complement model is read
     return keras.models.load_model(path)
 
 

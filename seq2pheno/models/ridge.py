@@ -19,6 +19,7 @@ KIND = "ridge"
 ARTEFACT = "model.npz"
 GPU = False
 INTERPRETATION = "coefficients"
+LINEAR = True
 
 #: Ridge penalties, on the scale of the (centred) one-hot Gram matrix X'X.
 SCHEMA = {
