@@ -40,8 +40,14 @@ test-slurm: $(STAMP)
 	bash tests/slurm/start.sh
 	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup -m slurm tests/test_slurm.py
 
+# Static checks, as the Snakemake catalog's CI runs them: the workflow linter on both demo
+# configs, snakefmt on the rules and ruff on the Python (pinned in requirements-lint.txt).
 lint: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -r requirements-lint.txt
 	$(VENV)/bin/snakemake --lint
+	$(VENV)/bin/snakemake --lint --configfile config/genotypes.yaml
+	$(VENV)/bin/snakefmt --check Snakefile rules/
+	$(VENV)/bin/ruff check seq2pheno scripts tests benchmarks envs
 
 clean:
 	rm -rf results .snakemake

@@ -12,6 +12,10 @@ if "cohorts" not in config:
     configfile: "config/config.yaml"
 
 
+# `snakemake --report results/report.zip`: the figures of rules/figures.smk, captions in report/.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/curate.smk"
@@ -19,6 +23,7 @@ include: "rules/genotype.smk"
 include: "rules/model.smk"
 include: "rules/interpret.smk"
 include: "rules/report.smk"
+include: "rules/figures.smk"
 
 
 rule all:

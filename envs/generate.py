@@ -55,9 +55,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     # jsonschema: model specs are validated by the registry of kinds (seq2pheno/models/).
     # Keras needs a backend at run time: TensorFlow is the tested one (DESIGN.md).
     # pysam: predict_new reads the VCF of new genotypes.
+    # optuna: hyperparameter search workers (seq2pheno/search.py).
     "model": (
         "numpy", "pandas", "scipy", "scikit-learn", "keras", "tensorflow_cpu", "pysam", "PyYAML",
-        "lightgbm", "jsonschema",
+        "lightgbm", "jsonschema", "optuna",
     ),
     "interpret": (
         "numpy", "pandas", "scipy", "scikit-learn", "keras", "tensorflow_cpu",

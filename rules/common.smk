@@ -11,6 +11,7 @@ from seq2pheno.config import (
     check_paths,
     cohort_models,
     cohort_settings,
+    model_candidates,
     model_entry,
     validate_config,
 )
@@ -40,32 +41,66 @@ def settings(cohort, section):
 
 try:
     MODELS_OF = {c: list(cohort_models(config, c)) for c in COHORTS}
+    # a model that chooses among candidate architectures (``default``): each candidate is
+    # trained as the model "{model}~{candidate}", and the one with the lowest validation loss
+    # becomes the model (rule select_candidate, per fold; the test split never chooses)
+    CANDIDATES = {}
+    for _c in COHORTS:
+        for _m in MODELS_OF[_c]:
+            _cands = model_candidates(config, _c, _m)
+            if _cands:
+                CANDIDATES[(_c, _m)] = [f"{_m}~{_x}" for _x in _cands]
+    TRAINED_OF = {
+        c: [t for m in MODELS_OF[c] for t in CANDIDATES.get((c, m), [m])] for c in COHORTS
+    }
     ENTRY = {(c, m): model_entry(config, c, m) for c in COHORTS for m in MODELS_OF[c]}
+    for (_c, _m), _names in CANDIDATES.items():
+        for _t in _names:
+            ENTRY[(_c, _t)] = model_entry(config, _c, _m, _t.split("~", 1)[1])
     KIND_OF = {key: registry.kind(entry, key[1]).KIND for key, entry in ENTRY.items()}
     for (_c, _m), _entry in ENTRY.items():
-        registry.resolve_spec(_m, _entry)
+        if (_c, _m) not in CANDIDATES:
+            registry.resolve_spec(_m.split("~", 1)[-1] if "~" in _m else _m, _entry)
+    for (_c, _m), _names in CANDIDATES.items():
+        _kinds = {KIND_OF[(_c, _t)] for _t in _names}
+        if len(_kinds) != 1:
+            raise WorkflowError(
+                f"config: models.{_m}: candidates must be of one kind, got {sorted(_kinds)}"
+            )
+        KIND_OF[(_c, _m)] = _kinds.pop()
 except (InputError, registry.SpecError) as err:
     raise WorkflowError(f"config: models: {err}") from None
 MODELS = list(dict.fromkeys(m for c in COHORTS for m in MODELS_OF[c]))
+SELECTED_MODELS = sorted({m for (_c, m) in CANDIDATES})
+if any((c, m) not in CANDIDATES for c in COHORTS for m in MODELS_OF[c] if m in SELECTED_MODELS):
+    raise WorkflowError(
+        f"config: models {SELECTED_MODELS}: a model that chooses among candidates in one cohort "
+        "must do so in every cohort (give it `candidates:` or an architecture everywhere)"
+    )
+TRAINED = list(dict.fromkeys(t for c in COHORTS for t in TRAINED_OF[c]))
 
 
 def kind_of(cohort, model):
     return registry.KINDS[KIND_OF[(cohort, model)]]
 
 
-def models_where(test):
-    return [m for m in MODELS if any(m in MODELS_OF[c] and test(kind_of(c, m)) for c in COHORTS)]
+def models_where(test, names=None):
+    names = MODELS if names is None else names
+    return [
+        m
+        for m in names
+        if any((c, m) in KIND_OF and test(kind_of(c, m)) for c in COHORTS)
+    ]
 
 
-GPU_MODELS = models_where(lambda k: k.GPU)
-CPU_MODELS = models_where(lambda k: not k.GPU)
+# models trained by train_gpu / train_cpu (candidates included, choices excluded)
+GPU_MODELS = [m for m in models_where(lambda k: k.GPU, TRAINED) if m not in SELECTED_MODELS]
+CPU_MODELS = [m for m in models_where(lambda k: not k.GPU, TRAINED) if m not in SELECTED_MODELS]
 ISM_MODELS = models_where(lambda k: k.INTERPRETATION == "ism")
 for _c in COHORTS:
     for _m in config["interpret"]["models"]:
-        if _m not in MODELS_OF[_c] or kind_of(_c, _m).INTERPRETATION != "ism":
-            raise WorkflowError(
-                f"config: interpret.models: {_m!r} is not a network of the models of cohort {_c!r}"
-            )
+        if _m not in MODELS_OF[_c]:
+            raise WorkflowError(f"config: interpret.models: {_m!r} is not a model of cohort {_c!r}")
 # One training rule per resource class, so each class has one artefact file name.
 ARTEFACT = {
     cls: {k.ARTEFACT for k in registry.KINDS.values() if k.GPU == (cls == "gpu")}
@@ -95,6 +130,9 @@ INTERPRET_FILES = [
     "filter_influence.tsv",
     "interactions.tsv",
 ]
+# Kinds interpreted by their own parameters (rule interpret_coefficients): effects.tsv, or the
+# k-mer table of kinds that have one (kmer_ridge: top_kmers).
+COEFFICIENT_MODELS = models_where(lambda k: k.INTERPRETATION == "coefficients")
 
 
 def one_of(names):
@@ -108,7 +146,7 @@ def cohorts_from(*sources):
 
 wildcard_constraints:
     cohort=one_of(COHORTS),
-    model=one_of(MODELS),
+    model=one_of(MODELS + [t for t in TRAINED if t not in MODELS]),
     fold=one_of(FOLDS),
 
 
@@ -196,6 +234,33 @@ def fold_column_table(wildcards):
     )
 
 
+def candidate_files(wildcards, name):
+    """The candidates' files ``name`` (artefact or history.tsv) on the fold, in config order."""
+    out = []
+    for cand in CANDIDATES[(wildcards.cohort, wildcards.model)]:
+        w = SimpleNamespace(cohort=wildcards.cohort, model=cand, fold=wildcards.fold)
+        out.append(
+            trained_model(w) if name == "model" else f"{fold_dir(w.cohort, w.fold)}/models/{cand}/{name}"
+        )
+    return out
+
+
+def selection_tables(wildcards):
+    return [
+        f"{fold_dir(wildcards.cohort, f)}/models/{wildcards.model}/selection.tsv"
+        for f in folds_of(wildcards.cohort)
+    ]
+
+
+def selection_outputs(wildcards):
+    """models/{model}/selection.tsv of every model that chooses among candidates."""
+    return [
+        f"results/{wildcards.cohort}/models/{m}/selection.tsv"
+        for m in MODELS_OF[wildcards.cohort]
+        if (wildcards.cohort, m) in CANDIDATES
+    ]
+
+
 def all_fold_metrics(wildcards):
     """Every model's metrics.json on every fold, model-major."""
     return [
@@ -271,35 +336,55 @@ def evaluation_outputs(wildcards):
 
 
 def interpreted_models(wildcards):
-    """The CNNs interpreted for a cohort: config's list, else the best by validation R²."""
+    """The models interpreted for a cohort: config's list, else the best of any kind by
+    validation Pearson r (then R²; the select_interpreted checkpoint)."""
     if config["interpret"]["models"]:
         return config["interpret"]["models"]
-    if not ism_models_of(wildcards.cohort):
+    if not MODELS_OF[wildcards.cohort]:
         return []
     selection = checkpoints.select_interpreted.get(cohort=wildcards.cohort).output[0]
     with open(selection) as fh:
         return fh.read().split()
 
 
+def interpreted_ism_models(wildcards):
+    """The interpreted models whose interpretation is ISM (networks)."""
+    return [m for m in interpreted_models(wildcards) if kind_of(wildcards.cohort, m).INTERPRETATION == "ism"]
+
+
+def interpretation_files(cohort, model):
+    """File names under interpret/{model}/ of a model's interpretation, by its kind's INTERPRETATION:
+    "ism" -> INTERPRET_FILES (rule interpret; + truth_recovery.json on simulated cohorts);
+    "coefficients" -> kmers.tsv for kinds with top_kmers, else effects.tsv (rule interpret_coefficients)."""
+    kind = kind_of(cohort, model)
+    if kind.INTERPRETATION == "ism":
+        extra = ["truth_recovery.json"] if COHORTS[cohort]["source"] == "simulate" else []
+        return INTERPRET_FILES + extra
+    if kind.INTERPRETATION == "coefficients":
+        return ["kmers.tsv"] if hasattr(kind, "top_kmers") else ["effects.tsv"]
+    return []
+
+
 def interpretation_outputs(wildcards):
-    models = interpreted_models(wildcards)
-    files = expand(
-        "results/{cohort}/interpret/{model}/{name}",
-        cohort=wildcards.cohort,
-        model=models,
-        name=INTERPRET_FILES,
-    )
-    if COHORTS[wildcards.cohort]["source"] == "simulate":
-        files += expand(
-            "results/{cohort}/interpret/{model}/truth_recovery.json",
-            cohort=wildcards.cohort,
-            model=models,
-        )
-    return files
+    return [
+        f"results/{wildcards.cohort}/interpret/{m}/{name}"
+        for m in interpreted_models(wildcards)
+        for name in interpretation_files(wildcards.cohort, m)
+    ]
+
+
+def interpret_mem_mb(wildcards=None):
+    """The interpret rule's memory request: interpret.memory_mb, the bound on the job's peak RSS
+    (the interpretation sizes its chunks to what the process has left under it)."""
+    return int(config["interpret"]["memory_mb"])
 
 
 def all_targets():
-    return expand("results/{cohort}/report.html", cohort=COHORTS) + predict_targets()
+    return (
+        expand("results/{cohort}/report.html", cohort=COHORTS)
+        + expand("results/{cohort}/figures/index.tsv", cohort=COHORTS)  # rules/figures.smk
+        + predict_targets()
+    )
 
 
 # ---- genotype cohorts (rules/genotype.smk) ----------------------------------------------
@@ -320,7 +405,13 @@ for _name, _entry in PREDICT.items():
 
 
 def vcf_cohort_entry(wildcards):
-    return {"name": wildcards.cohort, **COHORTS[wildcards.cohort]}
+    """A genotype cohort's entry for its import: which contigs are autosomes comes from the
+    cohort's curation settings (dosage.npy, the kinship input, is written at import)."""
+    return {
+        "name": wildcards.cohort,
+        **COHORTS[wildcards.cohort],
+        "autosomes": settings(wildcards.cohort, "curation").get("autosomes"),
+    }
 
 
 def vcf_inputs(wildcards):
@@ -399,6 +490,7 @@ VCF_GATHER_ONLY_KEYS = {
     "max_missing_sample",
     "min_maf",
     "import_chunks",
+    "autosomes",
 }
 
 

@@ -1,13 +1,16 @@
-# Interpretation of the CNNs: in-silico mutagenesis, filter motifs, epistasis, truth recovery.
+# Interpretation of the model that won, in the terms of its data: a CNN by in-silico mutagenesis,
+# filter motifs, epistasis and truth recovery (rule interpret); a linear model or boosted trees by
+# their own effects per position and base or per marker, k-mer ridge by its k-mers (rule
+# interpret_coefficients). Which files a model gets: interpretation_files (rules/common.smk).
 
 
 checkpoint select_interpreted:
     input:
-        metrics=cnn_metrics,
+        metrics=all_metrics,
     output:
         "results/{cohort}/interpret/models.txt",
     params:
-        models=lambda wc: ism_models_of(wc.cohort),
+        models=lambda wc: MODELS_OF[wc.cohort],
     log:
         "results/{cohort}/logs/select_interpreted.log",
     conda:
@@ -39,6 +42,7 @@ rule interpret:
     threads: 4
     resources:
         gpu=config["resources"]["gpu"],
+        mem_mb=interpret_mem_mb,
     log:
         "results/{cohort}/logs/interpret_{model}.log",
     benchmark:
@@ -47,6 +51,27 @@ rule interpret:
         "../envs/interpret.yaml"
     script:
         "../scripts/interpret.py"
+
+
+rule interpret_coefficients:
+    input:
+        model=trained_model,
+        features="results/{cohort}/data/features.tsv",
+    output:
+        "results/{cohort}/interpret/{model}/{table}.tsv",
+    params:
+        settings=config["interpret"],
+        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
+    wildcard_constraints:
+        model=one_of(COEFFICIENT_MODELS),
+        table="effects|kmers",
+    threads: 1
+    log:
+        "results/{cohort}/logs/interpret_{model}_{table}.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/interpret_coefficients.py"
 
 
 rule truth_recovery:

@@ -99,6 +99,45 @@ rule train_cpu:
         "../scripts/train.py"
 
 
+# A model that chooses among candidate architectures (`default`): the candidate with the lowest
+# validation loss on this fold becomes the model; the test split is never read.
+rule select_candidate:
+    input:
+        models=lambda wc: candidate_files(wc, "model"),
+        histories=lambda wc: candidate_files(wc, "history.tsv"),
+    output:
+        model="results/{cohort}/folds/{fold}/models/{model}/" + ARTEFACT["gpu"],
+        history="results/{cohort}/folds/{fold}/models/{model}/history.tsv",
+        selection="results/{cohort}/folds/{fold}/models/{model}/selection.tsv",
+    params:
+        candidates=lambda wc: [c.split("~", 1)[1] for c in CANDIDATES[(wc.cohort, wc.model)]],
+    wildcard_constraints:
+        model=one_of(SELECTED_MODELS),
+    log:
+        "results/{cohort}/logs/select/{model}_{fold}.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/select_candidate.py"
+
+
+rule gather_selection:
+    input:
+        selection_tables,
+    output:
+        "results/{cohort}/models/{model}/selection.tsv",
+    params:
+        folds=lambda wc: folds_of(wc.cohort),
+    wildcard_constraints:
+        model=one_of(SELECTED_MODELS),
+    log:
+        "results/{cohort}/logs/gather_selection_{model}.log",
+    conda:
+        "../envs/curate.yaml"
+    script:
+        "../scripts/gather_selection.py"
+
+
 rule evaluate:
     input:
         model=trained_model,
@@ -112,6 +151,7 @@ rule evaluate:
         unphenotyped="results/{cohort}/folds/{fold}/models/{model}/predict_unphenotyped.tsv",
     params:
         kind=model_kind_name,
+        level=lambda wc: settings(wc.cohort, "evaluation")["interval"],
     threads: 2
     log:
         "results/{cohort}/logs/evaluate/{model}_{fold}.log",

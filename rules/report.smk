@@ -12,6 +12,7 @@ rule report:
         split=lambda wc: fold_split_file(wc, first_fold(wc.cohort)),
         distribution=lambda wc: fold_distribution_file(wc, first_fold(wc.cohort)),
         evaluation=evaluation_outputs,
+        selection=selection_outputs,
         truth=truth_if_simulated,
         metrics=all_metrics,
         predictions=all_predictions,
@@ -20,7 +21,8 @@ rule report:
         interpretation=interpretation_outputs,
         kinship=kinship_outputs,
     output:
-        "results/{cohort}/report.html",
+        html="results/{cohort}/report.html",
+        summary="results/{cohort}/summary.json",
     params:
         cohort=cohort_entry,
         models=lambda wc: MODELS_OF[wc.cohort],

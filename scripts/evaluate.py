@@ -9,5 +9,5 @@ from seq2pheno import steps  # noqa: E402  (after the backend is configured)
 from seq2pheno.runlog import step_log  # noqa: E402
 
 with step_log(snakemake.log[0]) as log:
-    steps.evaluate(dict(snakemake.input.items()), snakemake.params.kind, out=dict(snakemake.output.items()),
-                   log=log)
+    steps.evaluate(dict(snakemake.input.items()), snakemake.params.kind, snakemake.params.level,
+                   out=dict(snakemake.output.items()), log=log)

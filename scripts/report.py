@@ -6,4 +6,4 @@ from seq2pheno.runlog import step_log
 
 with step_log(snakemake.log[0]) as log:
     steps.report(snakemake.wildcards.cohort, dict(snakemake.input.items()), dict(snakemake.params.items()),
-                 out=snakemake.output[0], log=log)
+                 out=dict(snakemake.output.items()), log=log)

@@ -103,16 +103,41 @@ def cohort_models(config: dict, cohort: str) -> dict:
     return {name: {} for name in DEFAULT_MODELS[kind] if name in PRESETS}
 
 
-def model_entry(config: dict, cohort: str, name: str) -> dict:
-    """The config entry of model ``name`` for ``cohort``, with the cohort-dependent preset made
-    explicit: ``default`` on a genotype cohort is the genotype network (``genotype_cnn``)."""
-    entry = copy.deepcopy(cohort_models(config, cohort)[name])
-    genotype = config["cohorts"][cohort]["source"] in GENOTYPE_SOURCES
-    if name == "default" and genotype and "preset" not in entry and "type" not in entry:
+#: The architectures ``default`` chooses among, per kind of cohort, by validation loss: the
+#: positional network of the reference notebook's model and a motif network for sequences
+#: (positional traits and motif-driven assays); the genotype network for genotype cohorts.
+DEFAULT_CANDIDATES = {"sequence": ("positional_cnn", "motif_cnn"), "genotype": ("genotype_cnn",)}
+
+#: Keys of a model entry that tune training, not the architecture: ``default`` with only these
+#: (and ``candidates``) is a choice among candidate architectures with these settings.
+TRAINING_KEYS = {"learning_rate", "batch_size", "epochs", "patience", "reduce_lr_patience",
+                 "reduce_lr_factor", "mixed_precision", "reverse_complement", "candidates"}
+
+
+def model_candidates(config: dict, cohort: str, name: str) -> list[str] | None:
+    """The candidate presets a model entry chooses among (None: a single model).
+
+    ``default`` without architecture keys chooses among :data:`DEFAULT_CANDIDATES` of its
+    kind of cohort; any entry may name ``candidates: [preset, ...]`` itself.
+    """
+    entry = cohort_models(config, cohort)[name] or {}
+    if entry.get("candidates"):
+        return list(entry["candidates"])
+    if name == "default" and set(entry) <= TRAINING_KEYS:
         from .models import PRESETS
 
-        if "genotype_cnn" in PRESETS:
-            entry["preset"] = "genotype_cnn"
+        kind = "genotype" if config["cohorts"][cohort]["source"] in GENOTYPE_SOURCES else "sequence"
+        return [c for c in DEFAULT_CANDIDATES[kind] if c in PRESETS]
+    return None
+
+
+def model_entry(config: dict, cohort: str, name: str, candidate: str | None = None) -> dict:
+    """The config entry of model ``name`` for ``cohort`` (of one of its candidates when
+    ``candidate`` is given: that preset with the entry's training keys over it)."""
+    entry = copy.deepcopy(cohort_models(config, cohort)[name] or {})
+    entry.pop("candidates", None)
+    if candidate is not None:
+        return {"preset": candidate, **entry}
     return entry
 
 

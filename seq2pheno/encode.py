@@ -13,7 +13,10 @@ Lowercase (soft-masked) bases are read as uppercase. ``N`` is 0.25 in each chann
 
 Tensors larger than memory are written block by block: :func:`append_onehot` encodes a block
 of codes into a :class:`seq2pheno.tensorfile.TensorWriter` through a small reused buffer, and
-:func:`write_onehot` writes a list of sequences that way.
+:func:`write_onehot` writes a list of sequences that way. A writer of uint8 (a compact
+sequence tensor, see :mod:`seq2pheno.tensorfile`) gets the codes themselves, one byte a base;
+``write_onehot(..., compact=True)`` writes such a file, and
+:func:`seq2pheno.tensorfile.open_tensor` reads it back as the same float32 one-hot rows.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import InputError
-from .tensorfile import tensor_writer
+from .tensorfile import CODE_COMPOSITION, CODE_DTYPE, tensor_writer
 
 ALPHABET = "ACGT"
 _N_CODE = 4
@@ -38,10 +41,8 @@ for _i, _b in enumerate("ACGT"):
 _CODE[ord("N")] = _CODE[ord("n")] = _N_CODE
 _CODE_TABLE = _CODE.tobytes()
 
-# code -> one-hot row; row 4 is N (0.25 each)
-_ONEHOT = np.zeros((5, 4), dtype=np.float32)
-_ONEHOT[np.arange(4), np.arange(4)] = 1.0
-_ONEHOT[_N_CODE] = 0.25
+# code -> one-hot row; row 4 is N (0.25 each): the first rows of the compact tensors' code table
+_ONEHOT = np.array(CODE_COMPOSITION[:5])
 
 _EXPECTED = "expected A, C, G, T (or N when allow_n)"
 #: bytes of float32 output encoded per step by :func:`append_onehot` (fits the L2 cache)
@@ -106,12 +107,13 @@ def equal_length_codes(sequences: list[str], length: int,
     Returns ``(codes, bad)`` where ``bad`` is None or ``(i, p)``: sequence ``i``, 0-based
     position ``p`` of the first character (in order) that is not A, C, G, T (either case) or,
     when ``allow_n``, N. Lengths are not checked here: every sequence must have ``length``
-    characters. A non-ASCII character counts as one invalid position.
+    characters. A non-ASCII character counts as one invalid position. ``codes`` is read-only
+    (a view of the translated bytes).
     """
     joined = "".join(sequences)
-    # "replace" turns each non-ASCII character into one "?" (invalid): positions are kept
-    raw = (bytearray(joined, "ascii") if joined.isascii()
-           else bytearray(joined.encode("ascii", "replace")))
+    # "replace" turns each non-ASCII character into one "?" (invalid): positions are kept; an
+    # ASCII str encodes by one copy (bytes, not bytearray: no second copy, no more fresh pages)
+    raw = joined.encode("ascii") if joined.isascii() else joined.encode("ascii", "replace")
     del joined
     # bytes.translate: a C loop over the bytes, no index temporaries (np.take would cast the
     # uint8 indices to 8-byte integers first)
@@ -162,8 +164,12 @@ def append_onehot(writer, codes: np.ndarray, buffer: np.ndarray | None = None) -
     ``writer`` is a :class:`seq2pheno.tensorfile.TensorWriter` (anything with ``append``).
     Rows are encoded about 1 MB at a time into ``buffer`` (float32 rows x L x 4; allocated
     when None or of another row shape) and appended from there, so memory stays at one small
-    block whatever n is. Returns the buffer, to pass to the next call.
+    block whatever n is. Returns the buffer, to pass to the next call. A writer of uint8 (a
+    compact tensor, rows of L codes) gets ``codes`` as they are (``buffer`` is returned unused).
     """
+    if getattr(writer, "dtype", None) == CODE_DTYPE:
+        writer.append(codes)
+        return buffer
     n, length = codes.shape
     if buffer is None or buffer.shape[1:] != (length, 4):
         rows = max(1, _BLOCK_BYTES // (16 * max(length, 1)))
@@ -200,8 +206,11 @@ def decode(onehot: np.ndarray) -> list[str]:
 
 def write_onehot(path: str | os.PathLike, sequences: Sequence[str], *, allow_n: bool = False,
                  chunk_size: int = 10_000, source: str | os.PathLike | None = None,
-                 lines: Sequence[int] | None = None) -> tuple[int, int]:
+                 lines: Sequence[int] | None = None, compact: bool = False) -> tuple[int, int]:
     """Write the one-hot tensor of ``sequences`` to ``path`` as a float32 N x L x 4 ``.npy``.
+
+    ``compact``: write the base codes instead (uint8 N x L, one byte a base), which
+    :func:`seq2pheno.tensorfile.open_tensor` reads as the same float32 N x L x 4 rows.
 
     Lengths are checked first, then ``chunk_size`` sequences at a time are validated and
     appended to a temporary file in the same folder (:func:`seq2pheno.tensorfile.tensor_writer`),
@@ -214,7 +223,8 @@ def write_onehot(path: str | os.PathLike, sequences: Sequence[str], *, allow_n: 
     sequences, lines = _as_lists(sequences, lines)
     length = check_lengths(sequences, source=source, lines=lines)
     n = len(sequences)
-    with tensor_writer(path, (length, 4)) as writer:
+    with tensor_writer(path, (length,) if compact else (length, 4),
+                       CODE_DTYPE if compact else np.float32) as writer:
         buffer = None
         for start in range(0, n, chunk_size):
             stop = min(start + chunk_size, n)

@@ -32,8 +32,9 @@ def gather_folds(folds: list[str], predictions: list[pd.DataFrame], metrics: lis
     test predictions (id, split = "test", observed, predicted, repeat, fold), each phenotyped
     sample once per repeat; ``metrics`` has, per split, the mean over folds of each metric with
     ``{metric}_sd`` beside it and ``n`` the total, plus ``pooled_test`` (metrics of the pooled
-    out-of-fold predictions of repeat 1), ``scheme`` and ``folds``; ``unphenotyped`` is the mean
-    prediction over the fold models, with ``sd`` (their spread) and ``rank``.
+    out-of-fold predictions of repeat 1), ``scheme``, ``folds`` and ``interval`` (mean test
+    coverage of the folds' prediction intervals); ``unphenotyped`` is the mean prediction over
+    the fold models, with ``sd`` (their spread), the mean ``lower``/``upper`` bounds and ``rank``.
     """
     if scheme == "holdout":
         if len(folds) != 1:
@@ -57,11 +58,21 @@ def gather_folds(folds: list[str], predictions: list[pd.DataFrame], metrics: lis
         summary[split] = entry
     first = oof[oof["repeat"] == oof["repeat"].min()]
     summary["pooled_test"] = regression_metrics(first["observed"], first["predicted"])
+    coverages = [((m.get("interval") or {}).get("test_coverage")) for m in metrics]
+    coverages = [c for c in coverages if c is not None]
+    if coverages:
+        summary["interval"] = {"level": (metrics[0].get("interval") or {}).get("level"),
+                               "test_coverage": float(np.mean(coverages))}
     if len(unphenotyped) and len(unphenotyped[0]):
-        preds = pd.concat([u.set_index("id")["predicted"].rename(f) for f, u in zip(folds, unphenotyped)],
-                          axis=1)
+        def column(name):
+            return pd.concat([u.set_index("id")[name].rename(f) for f, u in zip(folds, unphenotyped)], axis=1)
+
+        preds = column("predicted")
         ranking = pd.DataFrame({"id": preds.index.to_numpy(dtype=str), "predicted": preds.mean(axis=1).to_numpy(),
                                 "sd": preds.std(axis=1, ddof=1).to_numpy() if preds.shape[1] > 1 else 0.0})
+        for bound in ("lower", "upper", "reliability"):
+            if all(bound in u.columns for u in unphenotyped):
+                ranking[bound] = column(bound).mean(axis=1).to_numpy()
         ranking = ranking.sort_values("predicted", ascending=False, kind="stable")
         ranking["rank"] = np.arange(1, len(ranking) + 1)
     else:

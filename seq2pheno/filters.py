@@ -52,9 +52,18 @@ def _first_conv_index(model) -> int | None:
 
 
 def first_conv_layer(model):
-    """The Conv1D layer that reads the input (after identity layers), or None."""
+    """The Conv1D layer that reads the input (after identity layers), or None.
+
+    For a reverse-complement-averaged network (``reverse_complement: average``) the first
+    Conv1D of its core (activations and PWMs then read the given strand; nullification,
+    :func:`filter_influence`, is not available for such models)."""
     i = _first_conv_index(model)
-    return None if i is None else model.layers[i]
+    if i is None:
+        layers = [layer for layer in model.layers if type(layer).__name__ not in _IDENTITY_LAYERS]
+        if layers and type(layers[0]).__name__ == "ReverseComplementAverage":
+            return first_conv_layer(layers[0].core)
+        return None
+    return model.layers[i]
 
 
 def _conv_geometry(conv, length: int) -> tuple[int, int, int, int, int]:
@@ -90,8 +99,29 @@ def filter_activations(model, x, *, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out)
 
 
+def _chunk_rows(model, conv, L: int, batch_size: int, memory_mb: float | None,
+                factor: float = 3.0) -> int:
+    """Sequences per chunk: a chunk's first-layer activations (and ``factor`` times them for
+    copies and the rest of the model) within ``memory_mb`` of working memory."""
+    from .ism import activation_floats, rows_per_chunk
+
+    k, s, d, pad_left, n_out = _conv_geometry(conv, L)
+    per_seq = 4.0 * (factor * n_out * conv.filters + 3 * L * 4)
+    if model is not None:
+        per_seq += 4.0 * 2 * activation_floats(model)
+    return rows_per_chunk(per_seq, memory_mb, cap=batch_size)
+
+
+def _activation_chunks(conv, x, step: int):
+    """(start, xb, activations (B, L', F) float32) of ``x`` in chunks of ``step`` sequences."""
+    for s in range(0, len(x), step):
+        xb = np.asarray(x[s:s + step], dtype=np.float32)
+        yield s, xb, _np(conv(xb)).astype(np.float32)
+
+
 def filter_pwms(model, x, *, threshold_fraction: float = 0.5, min_hits: int = 10,
-                top_n: int = 5, batch_size: int = 256) -> list[dict]:
+                top_n: int = 5, batch_size: int = 256, memory_mb: float | None = None
+                ) -> list[dict]:
     """Position frequency matrices of the first-layer filters (kernel longer than 1).
 
     For filter f, every input window whose activation exceeds ``threshold_fraction`` x the
@@ -105,40 +135,52 @@ def filter_pwms(model, x, *, threshold_fraction: float = 0.5, min_hits: int = 10
     window starts, where the filter's mean activation over sequences is highest, best
     first), ``max_activation`` and ``threshold`` (activation units). Empty list when the
     first layer is not a Conv1D with kernel_size > 1.
+
+    The activations are streamed in chunks of sequences sized to ``memory_mb`` (MB of working
+    memory): one pass for each filter's maximum and mean by position, one for the hits.
     """
     conv = first_conv_layer(model)
     if conv is None or conv.kernel_size[0] <= 1:
         return []
-    acts = filter_activations(model, x, batch_size=batch_size)      # (N, L', F)
     N, L = x.shape[0], x.shape[1]
     k, s, d, pad_left, n_out = _conv_geometry(conv, L)
-    xpad = np.zeros((N, L + 2 * ((k - 1) * d + 1), 4), dtype=np.float32)
-    off = (k - 1) * d + 1 - pad_left          # xpad index of padded-input position 0
-    xpad[:, off + pad_left:off + pad_left + L] = np.asarray(x, dtype=np.float32)
+    F = int(conv.filters)
+    step = _chunk_rows(None, conv, L, batch_size, memory_mb)
+    max_act = np.full(F, -np.inf)
+    sum_by_pos = np.zeros((n_out, F))
+    for _, _, a in _activation_chunks(conv, x, step):                 # pass 1
+        max_act = np.maximum(max_act, a.max(axis=(0, 1)) if a.size else -np.inf)
+        sum_by_pos += a.sum(axis=0, dtype=np.float64)
+    max_act = np.where(np.isfinite(max_act), max_act, 0.0)
+    threshold = threshold_fraction * max_act
+    counts = np.zeros((F, k, 4))
+    n_hits = np.zeros(F, dtype=np.int64)
+    span = (k - 1) * d + 1
+    off = span - pad_left                 # xpad index of padded-input position 0
     taps = np.arange(k) * d
-    mean_by_pos = acts.mean(axis=0) if N else np.zeros((n_out, acts.shape[2]))
+    for _, xb, a in _activation_chunks(conv, x, step):                # pass 2
+        xpad = np.zeros((len(xb), L + 2 * span, 4), dtype=np.float32)
+        xpad[:, off + pad_left:off + pad_left + L] = xb
+        for f in range(F):
+            if max_act[f] <= 0:
+                continue
+            seq, t = np.nonzero(a[:, :, f] > threshold[f])
+            n_hits[f] += len(seq)
+            for c0 in range(0, len(seq), 65536):
+                sq, tt = seq[c0:c0 + 65536], t[c0:c0 + 65536]
+                cols = off + tt[:, None] * s + taps[None, :]
+                counts[f] += xpad[sq[:, None], cols].sum(axis=0)
+    mean_by_pos = sum_by_pos / N if N else sum_by_pos
     result = []
-    for f in range(acts.shape[2]):
-        a = acts[:, :, f]
-        max_act = float(a.max()) if a.size else 0.0
-        threshold = threshold_fraction * max_act
-        if max_act > 0:
-            seq, t = np.nonzero(a > threshold)
-        else:
-            seq = t = np.zeros(0, dtype=np.int64)
-        counts = np.zeros((k, 4))
-        for c0 in range(0, len(seq), 65536):
-            sq, tt = seq[c0:c0 + 65536], t[c0:c0 + 65536]
-            cols = off + tt[:, None] * s + taps[None, :]
-            counts += xpad[sq[:, None], cols].sum(axis=0)
-        rows = counts.sum(axis=1, keepdims=True)
-        pfm = np.where(rows > 0, counts / np.where(rows > 0, rows, 1.0), 0.25)
+    for f in range(F):
+        rows = counts[f].sum(axis=1, keepdims=True)
+        pfm = np.where(rows > 0, counts[f] / np.where(rows > 0, rows, 1.0), 0.25)
         order = np.argsort(-mean_by_pos[:, f], kind="stable")[:top_n]
         top = [int(max(0, p * s - pad_left)) for p in order]
-        result.append({"filter": f, "n_hits": int(len(seq)), "pfm": pfm,
-                       "informative": bool(len(seq) >= min_hits and max_act > 0),
-                       "top_positions": top, "max_activation": max_act,
-                       "threshold": float(threshold)})
+        result.append({"filter": f, "n_hits": int(n_hits[f]), "pfm": pfm,
+                       "informative": bool(n_hits[f] >= min_hits and max_act[f] > 0),
+                       "top_positions": top, "max_activation": float(max_act[f]),
+                       "threshold": float(threshold[f])})
     return result
 
 
@@ -254,7 +296,8 @@ def _mse_r2(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     return mse, r2
 
 
-def filter_influence(model, x, y, *, batch_size: int = 256) -> pd.DataFrame:
+def filter_influence(model, x, y, *, batch_size: int = 256, memory_mb: float | None = None
+                     ) -> pd.DataFrame:
     """Influence of each first-layer filter by nullification (Basset).
 
     Filter f's output is replaced by its mean activation over the whole set ``x``
@@ -266,7 +309,8 @@ def filter_influence(model, x, y, *, batch_size: int = 256) -> pd.DataFrame:
     ``loss_increase`` (MSE nullified - MSE baseline, phenotype units squared), ``r2_drop``
     (R^2 baseline - R^2 nullified), ``mse``, ``r2`` (with the filter nullified),
     ``baseline_mse``, ``baseline_r2``, ``mean_activation``, ``rank`` (1 = largest loss
-    increase).
+    increase). Sequences are streamed in chunks sized to ``memory_mb`` (MB of working memory):
+    one pass for the mean activations, one for the nullified predictions.
     """
     idx = _first_conv_index(model)
     if idx is None:
@@ -274,16 +318,31 @@ def filter_influence(model, x, y, *, batch_size: int = 256) -> pd.DataFrame:
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if len(y) != len(x):
         raise ValueError(f"y has {len(y)} values for {len(x)} sequences")
+    conv = model.layers[idx]
     rest = model.layers[idx + 1:]
-    acts = filter_activations(model, x, batch_size=batch_size)
-    base_mse, base_r2 = _mse_r2(y, _forward(rest, acts, batch_size))
-    means = acts.mean(axis=(0, 1)) if acts.size else np.zeros(acts.shape[2])
+    N, L = x.shape[0], x.shape[1]
+    F = int(conv.filters)
+    # chunks of sequences: one chunk's activations, a copy, and the rest of the model's
+    step = _chunk_rows(model, conv, L, batch_size, memory_mb)
+    total = np.zeros(F)
+    count = 0
+    for _, _, a in _activation_chunks(conv, x, step):                 # the mean activations
+        total += a.sum(axis=(0, 1), dtype=np.float64)
+        count += a.shape[0] * a.shape[1]
+    means = (total / count if count else np.zeros(F)).astype(np.float32)
+    base_pred = np.zeros(N)
+    pred = np.zeros((F, N))
+    for s0, _, a in _activation_chunks(conv, x, step):
+        base_pred[s0:s0 + len(a)] = _forward(rest, a, step)
+        for f in range(F):
+            saved = a[:, :, f].copy()
+            a[:, :, f] = means[f]
+            pred[f, s0:s0 + len(a)] = _forward(rest, a, step)
+            a[:, :, f] = saved
+    base_mse, base_r2 = _mse_r2(y, base_pred)
     rows = []
-    for f in range(acts.shape[2]):
-        saved = acts[:, :, f].copy()
-        acts[:, :, f] = means[f]
-        mse, r2 = _mse_r2(y, _forward(rest, acts, batch_size))
-        acts[:, :, f] = saved
+    for f in range(F):
+        mse, r2 = _mse_r2(y, pred[f])
         rows.append({"filter": f, "loss_increase": mse - base_mse, "r2_drop": base_r2 - r2,
                      "mse": mse, "r2": r2, "baseline_mse": base_mse, "baseline_r2": base_r2,
                      "mean_activation": float(means[f])})

@@ -98,8 +98,8 @@ def _fast_pair_values(plan, xb: np.ndarray, positions: np.ndarray, alt: np.ndarr
 
 
 def pairwise_epistasis(model, x, positions, *, batch_size: int = 8192,
-                       log: logging.Logger | None = None, naive: bool = False
-                       ) -> pd.DataFrame:
+                       log: logging.Logger | None = None, naive: bool = False,
+                       memory_mb: float | None = None) -> pd.DataFrame:
     """Mean epistasis of every pair of ``positions`` over all double mutants of ``x``.
 
     ``x`` (N, L, 4) float32 one-hot (array or memmap); ``positions``: 0-based columns
@@ -111,8 +111,10 @@ def pairwise_epistasis(model, x, positions, *, batch_size: int = 8192,
     Returns a DataFrame sorted by rank: ``pos_a``, ``pos_b`` (pos_a < pos_b), ``score``
     (mean |epistasis|, phenotype units), ``signed_score`` (mean epistasis), ``rank``
     (1 = largest score). ``batch_size`` bounds the mutants evaluated at once; ``naive``
-    forces full forward passes for every pair (the reference implementation). Progress
-    (sequences done / total) goes to ``log.info``.
+    forces full forward passes for every pair (the reference implementation); ``memory_mb``
+    (MB of working memory) bounds it further: full forward passes hold each mutant's input and
+    activations, the windowed path each double mutant's head input. Progress (sequences done /
+    total) goes to ``log.info``.
     """
     positions = np.unique(np.asarray(positions, dtype=np.int64))
     N, L = x.shape[0], x.shape[1]
@@ -131,12 +133,24 @@ def pairwise_epistasis(model, x, positions, *, batch_size: int = 8192,
                              for a, b in pairs], dtype=bool)
     else:
         additive = np.zeros(len(pairs), dtype=bool)
+    # mutants per forward pass: inputs and activations (full passes) within the budget
+    naive_batch = _ism.rows_per_chunk(4.0 * 2 * (L * 4 + _ism.activation_floats(model)),
+                                      memory_mb, cap=batch_size)
+    fast_batch = batch_size
+    if plan is not None:
+        fast_batch = _ism.rows_per_chunk(4.0 * 3 * (getattr(plan, "units", 64) + 8), memory_mb,
+                                          cap=batch_size)
     abs_sum = np.zeros(len(pairs))
     signed_sum = np.zeros(len(pairs))
     count = np.zeros(len(pairs))
     per_chunk = max(1, min(N, batch_size // max(1, 9 * len(pairs) + 3 * P + 1)))
     if plan is not None and additive.all():
         per_chunk = max(1, min(N, 64))
+    if plan is not None:      # a chunk's reference activations and single-mutant deltas
+        per_seq = 4.0 * (sum(loc.n_in * loc.c_in + loc.n_out * loc.c_out
+                             for loc in getattr(plan, "local", [])) + 3 * P * getattr(plan, "units", 64)
+                         + 2 * 9 * len(pairs))
+        per_chunk = max(1, min(per_chunk, _ism.rows_per_chunk(per_seq, memory_mb)))
     next_report = 0
     from threadpoolctl import threadpool_limits
 
@@ -148,10 +162,10 @@ def pairwise_epistasis(model, x, positions, *, batch_size: int = 8192,
             vals = np.zeros((len(pairs), B, A, A))
             if additive.any():
                 vals[additive] = _fast_pair_values(plan, xb, positions, alt, pairs[additive],
-                                                   batch_size)
+                                                   fast_batch)
             if (~additive).any():
                 vals[~additive] = _naive_pair_values(model, xb, positions, alt,
-                                                     pairs[~additive], batch_size)
+                                                     pairs[~additive], naive_batch)
             mask = valid[pairs[:, 0]][:, :, :, None] & valid[pairs[:, 1]][:, :, None, :]
             vals = np.where(mask, vals, 0.0)
             abs_sum += np.abs(vals).sum(axis=(1, 2, 3))

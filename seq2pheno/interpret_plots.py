@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 __all__ = ["CAVEAT", "CAPTIONS", "importance_plot", "global_map_heatmap",
-           "top_positions_logo", "filter_logos", "interaction_heatmap", "saliency_vs_ism"]
+           "top_positions_logo", "filter_logos", "interaction_heatmap", "saliency_vs_ism",
+           "manhattan_plot", "position_effects_logo", "kmer_effects_plot"]
 
 CAVEAT = ("This shows what the model uses, not biology: it is a correlation within this "
           "model and these data, and only experiments can validate it.")
@@ -41,6 +42,17 @@ CAPTIONS = {
     "interactions": "Pairwise epistasis between the top positions: the mean absolute "
                     "departure of double mutants from the sum of the single mutants' effects. "
                     "Bright cells are pairs the model treats as interacting.",
+    "manhattan": "Marker effects along the genome (Manhattan-style): each point is one marker "
+                 "at its chromosome and position; its height is the size of its effect on the "
+                 "predicted phenotype (the linear model: the change per copy of the ALT allele, "
+                 "in absolute value; a network: the ISM importance). Circled: the largest. "
+                 "Tall peaks are regions the model leans on; with related animals a peak spreads "
+                 "over markers in linkage, so it points to a region, not a causal variant.",
+    "effects_logo": "The linear model's effect of each base at its most important positions, "
+                    "centred per position (a one-hot model fixes only differences between bases): "
+                    "letters above the line raise the predicted phenotype, below lower it.",
+    "kmers": "k-mers with the largest effects in the k-mer ridge model: the change in predicted "
+             "phenotype per standard deviation of the k-mer's count, red raising it, blue lowering.",
     "saliency": "Gradient x input saliency against ISM importance per position. Saliency "
                 "costs one backward pass but is a local, linear approximation; where the "
                 "rank correlation is high the cheap method agrees with exact mutagenesis.",
@@ -210,6 +222,104 @@ def interaction_heatmap(interactions_df: pd.DataFrame, *, value: str = "score",
                            else "Pairwise epistasis, mean signed value"))
     cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     cb.set_label("phenotype units")
+    fig.tight_layout()
+    return fig
+
+
+def _chrom_key(name) -> tuple:
+    """Sort key of chromosome names: numbers in numeric order, then the rest by name."""
+    text = str(name)
+    core = text[3:] if text.lower().startswith("chr") else text
+    return (0, int(core), "") if core.isdigit() else (1, 0, core)
+
+
+def manhattan_plot(table: pd.DataFrame, *, value: str = "importance",
+                   title: str = "Marker effects along the genome",
+                   ylabel: str = "|effect| (phenotype units)", top_n: int = 10) -> Figure:
+    """Manhattan-style plot: ``value`` of each marker by chromosome and position.
+
+    ``table``: one row per marker with ``chrom``, ``pos`` (from data/features.tsv) and
+    ``value`` (e.g. effects.tsv's ``importance`` = |ALT-allele effect|, or ISM importance).
+    Chromosomes are drawn side by side in karyotype order, alternating colours; the ``top_n``
+    largest markers are marked. Rows without chrom/pos are drawn by tensor column.
+    """
+    df = table.copy()
+    v = pd.to_numeric(df[value], errors="coerce").abs().to_numpy(float)
+    fig = Figure(figsize=(10, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    if "chrom" not in df or "pos" not in df:
+        df["chrom"], df["pos"] = "", np.arange(len(df))
+    chrom = df["chrom"].fillna("").astype(str).to_numpy()
+    pos = pd.to_numeric(df["pos"], errors="coerce").fillna(0).to_numpy(float)
+    names = sorted(set(chrom), key=_chrom_key)
+    x = np.zeros(len(df))
+    offset, ticks = 0.0, []
+    gap = max(float(np.nanmax(pos)) if len(pos) else 1.0, 1.0) * 0.02
+    for i, c in enumerate(names):
+        m = chrom == c
+        lo, hi = float(pos[m].min()), float(pos[m].max())
+        x[m] = offset + pos[m] - lo
+        ax.scatter(x[m], v[m], s=6, color=("#1f4e79" if i % 2 == 0 else "#7fa7c9"), linewidths=0)
+        ticks.append((offset + (hi - lo) / 2, c))
+        offset += (hi - lo) + gap
+    finite = np.isfinite(v)
+    if finite.any() and top_n:
+        top = np.argsort(-np.where(finite, v, -np.inf), kind="stable")[:top_n]
+        ax.scatter(x[top], v[top], s=22, facecolors="none", edgecolors=_CAUSAL, linewidths=1.0,
+                   label=f"top {len(top)} markers")
+        ax.legend(frameon=False, loc="upper right")
+    if names and (len(names) > 1 or names[0]):
+        ax.set_xticks([t for t, _ in ticks])
+        ax.set_xticklabels([c for _, c in ticks], fontsize=8 if len(names) > 12 else 9)
+        ax.set_xlabel("chromosome")
+    else:
+        ax.set_xlabel("position")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    _style(ax)
+    fig.tight_layout()
+    return fig
+
+
+def position_effects_logo(effects: pd.DataFrame, *, top_n: int = 20,
+                          title: str = "Largest per-base effects of the linear model") -> Figure:
+    """Logo of a sequence model's per-base effects (effects.tsv ``effect_A`` .. ``effect_T``,
+    centred per position) at its ``top_n`` most important positions, in sequence order."""
+    import logomaker
+
+    cols = [f"effect_{b}" for b in _BASES]
+    top = effects.sort_values("rank").head(top_n).sort_values("position")
+    e = top[cols].to_numpy(float)
+    e = e - e.mean(axis=1, keepdims=True)
+    fig = Figure(figsize=(max(4.0, 0.45 * len(top) + 1.5), 3.0))
+    ax = fig.add_subplot(1, 1, 1)
+    if len(top):
+        logomaker.Logo(pd.DataFrame(np.nan_to_num(e), columns=list(_BASES)), ax=ax,
+                       color_scheme="classic", flip_below=False, fade_below=0.3, show_spines=False)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(top)))
+    ax.set_xticklabels([str(p) for p in top["position"]], rotation=90 if len(top) > 12 else 0)
+    ax.set_xlabel("position (0-based)")
+    ax.set_ylabel("effect − position mean")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def kmer_effects_plot(kmers: pd.DataFrame, *, top_n: int = 25,
+                      title: str = "k-mers with the largest effects") -> Figure:
+    """Horizontal bars of kmers.tsv's ``effect_per_sd`` (phenotype units per SD of the count)."""
+    top = kmers.sort_values("rank").head(top_n).iloc[::-1]
+    fig = Figure(figsize=(6.0, max(2.5, 0.25 * len(top) + 1.0)))
+    ax = fig.add_subplot(1, 1, 1)
+    v = top["effect_per_sd"].to_numpy(float)
+    ax.barh(np.arange(len(top)), v, color=np.where(v >= 0, "#b2182b", "#2166ac"))
+    ax.set_yticks(np.arange(len(top)))
+    ax.set_yticklabels(top["kmer"].astype(str), fontfamily="monospace", fontsize=8)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("effect per SD of the count (phenotype units)")
+    ax.set_title(title)
+    _style(ax)
     fig.tight_layout()
     return fig
 

@@ -35,8 +35,9 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["ism", "naive_ism", "supports_fast_ism", "position_importance", "global_map",
-           "saliency", "saliency_importance", "importance_table", "compare_importance"]
+__all__ = ["ism", "ism_chunks", "naive_ism", "supports_fast_ism", "position_importance",
+           "global_map", "saliency", "saliency_importance", "importance_table", "compare_importance",
+           "rss_mb", "working_mb", "budget_bytes", "activation_floats"]
 
 _EYE = np.eye(4, dtype=np.float32)
 #: The three other bases of each base, in the order (b + 1, b + 2, b + 3) mod 4.
@@ -62,6 +63,79 @@ def _np(t) -> np.ndarray:
 def _weight(v) -> np.ndarray:
     """A Keras variable's value as a float32 numpy array."""
     return np.array(v.numpy() if hasattr(v, "numpy") else _np(v), dtype=np.float32)
+
+
+# ---- memory budget ----------------------------------------------------------------------
+# Every step of the interpretation (ISM, saliency, filters, epistasis) takes ``memory_mb``: the
+# working memory (MB) its intermediate arrays may use beyond what the process already holds.
+# :func:`working_mb` turns a bound on the job's peak RSS (config interpret.memory_mb) into it.
+
+#: Working memory (MB) of a step called without ``memory_mb``.
+DEFAULT_WORKING_MB = 512
+#: Fraction of the working memory one step's largest arrays are sized to (the rest: copies,
+#: the backend's own temporaries, allocator slack).
+_BUDGET_FRACTION = 0.35
+#: The smallest working memory a step plans for (MB), however little is left.
+_MIN_WORKING_MB = 16
+
+
+def rss_mb() -> float:
+    """This process's resident set size now, in MB (Linux /proc; else the peak so far)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        import os
+
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except (OSError, ValueError, IndexError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (2 ** 20 if sys.platform == "darwin" else 1024)
+
+
+def working_mb(limit_mb: float, reserve_mb: float = 0.0) -> float:
+    """Working memory left under a peak-RSS bound ``limit_mb``: the bound minus the RSS now
+    minus ``reserve_mb`` (outputs the caller will hold), at least :data:`_MIN_WORKING_MB`."""
+    return max(float(limit_mb) - rss_mb() - float(reserve_mb), _MIN_WORKING_MB)
+
+
+def budget_bytes(memory_mb: float | None) -> int:
+    """Bytes the largest arrays of one chunk may take under a working memory of ``memory_mb``."""
+    mb = DEFAULT_WORKING_MB if memory_mb is None else max(float(memory_mb), _MIN_WORKING_MB)
+    return int(mb * _BUDGET_FRACTION * 2 ** 20)
+
+
+def activation_floats(model) -> int:
+    """Floats of one input row's activations through every layer of ``model`` (its input
+    included): what a forward pass holds per row at most, a gradient about twice that."""
+    total = 0
+    try:
+        total += int(np.prod([d for d in model.inputs[0].shape[1:]]))
+    except (AttributeError, IndexError, TypeError, ValueError):
+        pass
+    for layer in getattr(model, "layers", []):
+        if hasattr(layer, "core"):                      # a reverse-complement average
+            total += 2 * activation_floats(layer.core)
+            continue
+        try:
+            shape = layer.output.shape
+        except (AttributeError, ValueError):
+            continue
+        shapes = shape if isinstance(shape, list) else [shape]
+        for sh in shapes:
+            try:
+                total += int(np.prod([int(d) for d in tuple(sh)[1:]]))
+            except (TypeError, ValueError):
+                pass
+    return max(total, 1)
+
+
+def rows_per_chunk(bytes_per_row: float, memory_mb: float | None, cap: int | None = None) -> int:
+    """Rows (sequences or mutants) per chunk so that ``bytes_per_row`` each fit the budget."""
+    n = max(1, int(budget_bytes(memory_mb) // max(float(bytes_per_row), 1.0)))
+    return n if cap is None else max(1, min(n, int(cap)))
 
 
 def _rows(x, start: int, stop: int) -> np.ndarray:
@@ -204,7 +278,7 @@ class _Local:
     output ``t`` reads padded inputs ``t*stride + j*dilation`` for ``j < size``.
     """
 
-    kind: str                  # "conv" | "max" | "avg" | "act"
+    kind: str                  # "conv" | "max" | "avg" | "act" | "bn"
     size: int
     stride: int
     dilation: int
@@ -251,6 +325,8 @@ class _Local:
         stop = lambda j: j * d + s * (n - 1) + 1  # noqa: E731
         if self.kind == "act":
             return _activate(self.activation, w)
+        if self.kind == "bn":            # inference-mode BatchNormalization: an affine map
+            return w * self.kernel + self.bias
         if self.kind == "conv":
             out = None
             for j in range(self.size):
@@ -322,7 +398,45 @@ def _local_layer(layer, n_in: int, c_in: int) -> _Local | None:
         return loc
     if kind is kl.Activation:
         return _Local("act", 1, 1, 1, 0, 0, n_in, n_in, activation=layer.activation)
+    if kind is kl.BatchNormalization:
+        if layer.axis not in (-1, 2, [-1], [2]):
+            raise _Unsupported(f"BatchNormalization {layer.name!r} not over channels")
+        var = _weight(layer.moving_variance).astype(np.float64)
+        mean = _weight(layer.moving_mean).astype(np.float64)
+        gamma = _weight(layer.gamma).astype(np.float64) if layer.scale else 1.0
+        beta = _weight(layer.beta).astype(np.float64) if layer.center else 0.0
+        scale = gamma / np.sqrt(var + float(layer.epsilon))
+        shift = beta - mean * scale
+        return _Local("bn", 1, 1, 1, 0, 0, n_in, n_in, kernel=scale.astype(np.float32),
+                      bias=np.broadcast_to(shift, scale.shape).astype(np.float32))
     raise _Unsupported(f"layer {layer.name!r} ({kind.__name__}) before Flatten")
+
+
+def _split_and_fold(local: list[_Local]) -> list[_Local]:
+    """Conv activations as separate ``act`` steps (each convolution then is linear: its
+    output changes by the convolution of its input's change), and an inference-mode
+    BatchNormalization right after a (linear) convolution folded into its kernel and bias."""
+    out: list[_Local] = []
+    for loc in local:
+        if loc.kind == "bn" and out and out[-1].kind == "conv" and out[-1].activation is None:
+            conv = out[-1]
+            conv.kernel = (conv.kernel * loc.kernel).astype(np.float32)
+            bias = conv.bias if conv.bias is not None else np.zeros(conv.kernel.shape[2],
+                                                                    np.float32)
+            conv.bias = (bias * loc.kernel + loc.bias).astype(np.float32)
+            continue
+        if loc.kind == "conv" and not _is_linear(loc.activation):
+            act = _Local("act", 1, 1, 1, 0, 0, loc.n_out, loc.n_out, activation=loc.activation,
+                         c_in=loc.c_out, c_out=loc.c_out)
+            loc.activation = None
+            out.extend([loc, act])
+            continue
+        if loc.kind == "conv":
+            loc.activation = None
+        if loc.kind == "act" and _is_linear(loc.activation):
+            continue
+        out.append(loc)
+    return out
 
 
 @dataclass(frozen=True)
@@ -434,7 +548,8 @@ class _FastISM:
         n, c = self.length, self.channels
         self.local: list[_Local] = []
         i = 0
-        while i < len(layers) and type(layers[i]) is not kl.Flatten:
+        flat = (kl.Flatten, kl.GlobalMaxPooling1D, kl.GlobalAveragePooling1D)
+        while i < len(layers) and type(layers[i]) not in flat:
             loc = _local_layer(layers[i], n, c)
             if loc is not None:
                 loc.c_in = c
@@ -450,6 +565,15 @@ class _FastISM:
             i += 1
         if i == len(layers):
             raise _Unsupported("no Flatten layer")
+        self.local = _split_and_fold(self.local)
+        #: None (Flatten), "max" or "avg": global pooling over positions before the Dense
+        self.global_pool = {kl.Flatten: None, kl.GlobalMaxPooling1D: "max",
+                            kl.GlobalAveragePooling1D: "avg"}[type(layers[i])]
+        if self.global_pool is not None and (
+                getattr(layers[i], "keepdims", False)
+                or getattr(layers[i], "data_format", "channels_last") != "channels_last"):
+            raise _Unsupported(f"global pooling {layers[i].name!r} with keepdims or "
+                               f"channels_first")
         i += 1
         while i < len(layers) and _is_identity(layers[i]):
             i += 1
@@ -457,13 +581,15 @@ class _FastISM:
             raise _Unsupported("Flatten is not followed by Dense")
         dense = layers[i]
         kernel = _weight(dense.kernel)
-        if kernel.shape[0] != n * c:
+        width = c if self.global_pool else n * c
+        if kernel.shape[0] != width:
             raise _Unsupported(f"Dense {dense.name!r} expects {kernel.shape[0]} inputs, "
-                               f"the plan gives {n * c}")
+                               f"the plan gives {width}")
         self.n_last, self.c_last = n, c
         self.units = kernel.shape[1]
-        self.kernel = kernel                                  # (n*c, units)
-        self.kernel3 = kernel.reshape(n, c, self.units)       # (n, c, units)
+        self.kernel = kernel                                  # (n*c or c, units)
+        if self.global_pool is None:
+            self.kernel3 = kernel.reshape(n, c, self.units)   # (n, c, units)
         self.bias = (_weight(dense.bias).astype(np.float64) if dense.use_bias
                      else np.zeros(self.units))
         self.dense_activation = dense.activation
@@ -472,16 +598,17 @@ class _FastISM:
         # input -> first Dense pre-activation is affine when every local layer is (linear
         # convolutions, average pooling, linear activations): then a substitution's effect
         # is a fixed vector per (position, base), tabulated once in ``self._effect``
-        self.affine = all(loc.kind == "avg" or (loc.kind in ("conv", "act")
-                                                 and _is_linear(loc.activation))
-                          for loc in self.local)
+        self.affine = self.global_pool != "max" and all(
+            loc.kind in ("avg", "bn") or (loc.kind in ("conv", "act")
+                                          and _is_linear(loc.activation))
+            for loc in self.local)
         self._effect: np.ndarray | None = None
 
     def effect_table(self) -> np.ndarray:
         """Affine plans only: (L, 4, units) change of the first Dense's pre-activation when
         a zero input row becomes base b (the pre-activation is ``sum E[i, x_i] + const``)."""
         if self._effect is None:
-            if not self.local:
+            if not self.local and self.global_pool is None:
                 self._effect = self.kernel3.copy()
             else:
                 zero = np.zeros((1, self.length, 4), dtype=np.float32)
@@ -516,7 +643,7 @@ class _FastISM:
 
     def disjoint(self, p: int, q: int) -> bool:
         """True when substitutions at p and q never meet in a local layer (additive at Dense)."""
-        if p == q:
+        if p == q or self.global_pool == "max":     # a global max couples every position
             return False
         if self.affine:                  # an affine first stage adds any two changes
             return True
@@ -532,38 +659,61 @@ class _FastISM:
         rows = max(1, mutants_per_position)
         return max(1, min(_HEAD_BLOCK // rows, _LOCAL_BLOCK // (rows * per_mutant)))
 
-    def chunk_sequences(self, n_positions: int, batch_size: int, whole: bool = False) -> int:
-        """Sequences per chunk: about ``batch_size`` mutants, reference activations bounded.
+    def chunk_sequences(self, n_positions: int, batch_size: int, whole: bool = False,
+                        element_budget: int | None = None) -> int:
+        """Sequences per chunk: about ``batch_size`` mutants, reference activations bounded
+        by ``element_budget`` float32 elements (default :data:`_ELEMENT_BUDGET`).
 
         ``whole``: every mutant of a chunk is evaluated at once (the compiled path), so
         its activations after the first Dense count against the memory budget too.
         """
+        budget = _ELEMENT_BUDGET if element_budget is None else max(1, int(element_budget))
         per_seq = sum(loc.n_in * loc.c_in + loc.n_out * loc.c_out for loc in self.local)
         per_seq += 8 * n_positions
         if whole:
             widths = [self.units] + [step.arrays[0].shape[1] for step in self.head_steps()
                                      if step.kind == "dense"]
             per_seq += 4 * n_positions * sum(widths)
-        by_memory = max(1, _ELEMENT_BUDGET // max(per_seq, 1))
+        # the deltas of a chunk (float64 B x L x 4) and its mutant outputs count too
+        per_seq += 2 * 4 * n_positions + 2 * 3 * n_positions
+        by_memory = max(1, budget // max(per_seq, 1))
         by_batch = max(1, batch_size // max(4 * n_positions, 1))
         return max(1, min(by_memory, by_batch))
 
     def reference(self, xb: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
         """Reference activations of sequences ``xb`` (B, L, 4) float32.
 
-        Returns (padded, last, ref_pre, xb): ``padded[l]`` is local layer l's padded input
-        (B, P_l, C_l); ``last`` the last local layer's output (B, n_last, c_last);
-        ``ref_pre`` the first Dense's pre-activation (B, units) float64.
+        Returns (padded, last, ref_pre, xb, outs, pool): ``padded[l]`` is local layer l's
+        padded input (B, P_l, C_l); ``last`` the last local layer's output (B, n_last,
+        c_last); ``ref_pre`` the first Dense's pre-activation (B, units) float64; ``outs[l]``
+        local layer l's output; ``pool``: None (Flatten), ``(pooled,)`` (global average) or
+        ``(pooled, prefix, suffix)`` (global max: running maxima from either side).
         """
-        padded = []
+        padded, outs = [], []
         h = xb
         for loc in self.local:
             hp = loc.pad(h)
             padded.append(hp)
             counts = None if loc.counts is None else loc.counts[:, None]
             h = loc.op(hp, loc.n_out, counts)
-        ref_pre = (h.reshape(len(xb), -1) @ self.kernel).astype(np.float64) + self.bias
-        return padded, h, ref_pre, xb
+            outs.append(h)
+        pool = None
+        if self.global_pool == "avg":
+            flat = h.mean(axis=1, dtype=np.float64).astype(np.float32)
+            pool = (flat,)
+        elif self.global_pool == "max":
+            flat = h.max(axis=1)
+            # running maxima from the left (prefix[:, j] = max h[:, :j]) and from the right
+            # (suffix[:, j] = max h[:, j:]), -inf for empty ranges
+            ninf = np.full((len(xb), 1, h.shape[2]), -np.inf, np.float32)
+            prefix = np.concatenate([ninf, np.maximum.accumulate(h, axis=1)], axis=1)
+            suffix = np.concatenate([np.maximum.accumulate(h[:, ::-1], axis=1)[:, ::-1], ninf],
+                                    axis=1)
+            pool = (flat, prefix, suffix)
+        else:
+            flat = h.reshape(len(xb), -1)
+        ref_pre = (flat @ self.kernel).astype(np.float64) + self.bias
+        return padded, h, ref_pre, xb, outs, pool
 
     def pre_deltas(self, ref: tuple, positions: np.ndarray, alt: np.ndarray,
                    offset: np.ndarray | None = None) -> np.ndarray:
@@ -597,8 +747,15 @@ class _FastISM:
         return dpre
 
     def _window_deltas(self, ref: tuple, positions: np.ndarray, alt: np.ndarray) -> np.ndarray:
-        """:meth:`pre_deltas` by recomputing the local layers on windows (any plan)."""
-        padded, last, _ = ref[:3]
+        """:meth:`pre_deltas` by recomputing the local layers on windows (any plan).
+
+        Convolutions (linear here: activations are separate steps) with stride 1 add the
+        convolution of their input's *change* to their reference outputs: one GEMM of the
+        changed input rows with every tap, shifted into place (cost: changed rows x taps,
+        not outputs x taps). Other layers are recomputed on their window with the
+        reference activations around it.
+        """
+        padded, last, _, xb, outs, pool = ref
         B = last.shape[0]
         P = len(positions)
         A = alt.shape[2]
@@ -606,9 +763,21 @@ class _FastISM:
         prev_start = positions
         prev_n = 1
         mut = _EYE[alt][:, :, :, None, :]                                     # (P, B, A, 1, 4)
-        for loc, hp in zip(self.local, padded):
+        dmut = mut - np.moveaxis(xb[:, positions, :], 0, 1)[:, :, None, None, :]
+        for li, (loc, hp) in enumerate(zip(self.local, padded)):
             start = loc.start[positions]
             n = loc.n
+            if loc.kind == "conv" and loc.stride == 1:
+                if dmut is None:
+                    dmut = mut - self._ref_cols(outs[li - 1], prev_start, prev_n)
+                mut = self._conv_delta(loc, outs[li], dmut, prev_start, prev_n, start, n)
+                dmut = None
+                prev_start, prev_n = start, n
+                continue
+            if loc.kind in ("act", "bn") and n == prev_n and np.array_equal(start, prev_start):
+                mut = loc.op(mut, n, None)      # pointwise: the same window, no reference
+                dmut = None
+                continue
             w = loc.window(n)
             idx = start[:, None] * loc.stride + np.arange(w)[None, :]          # (P, w)
             ref_win = np.moveaxis(hp[:, idx, :], 0, 1)                         # (P, B, w, C)
@@ -622,14 +791,67 @@ class _FastISM:
             if loc.counts is not None:
                 counts = loc.counts[start[:, None] + np.arange(n)][:, None, None, :, None]
             mut = loc.op(win, n, counts)                                       # (P, B, A, n, C')
+            dmut = None
             prev_start, prev_n = start, n
         # change of the last local output over its computed window
         cols = prev_start[:, None] + np.arange(prev_n)[None, :]                # (P, n)
         ref_cols = np.moveaxis(last[:, cols, :], 0, 1)[:, :, None]             # (P, B, 1, n, C)
+        if self.global_pool == "avg":
+            delta = (mut - ref_cols).sum(axis=3) / np.float32(self.n_last)     # (P, B, A, C)
+            dpre = delta.reshape(P, B * A, self.c_last).astype(np.float32) @ self.kernel
+            return dpre.reshape(P, B, A, self.units)
+        if self.global_pool == "max":
+            flat, prefix, suffix = pool
+            stop = np.minimum(cols[:, -1] + 1, self.n_last)
+            outside = np.maximum(np.moveaxis(prefix[:, cols[:, 0], :], 0, 1),
+                                 np.moveaxis(suffix[:, stop, :], 0, 1))        # (P, B, C)
+            pooled = np.maximum(mut.max(axis=3), outside[:, :, None])          # (P, B, A, C)
+            delta = pooled - flat[None, :, None, :]
+            dpre = delta.reshape(P, B * A, self.c_last).astype(np.float32) @ self.kernel
+            return dpre.reshape(P, B, A, self.units)
         delta = (mut - ref_cols).reshape(P, B * A, prev_n * self.c_last)
         w_win = self.kernel3[cols].reshape(P, prev_n * self.c_last, self.units)
         dpre = np.matmul(delta.astype(np.float32, copy=False), w_win)          # (P, B*A, units)
         return dpre.reshape(P, B, A, self.units)
+
+    @staticmethod
+    def _ref_cols(out: np.ndarray, start: np.ndarray, n: int) -> np.ndarray:
+        """Reference outputs ``out`` (B, n_out, C) at ``start[p] + t`` (t < n), as
+        (P, B, 1, n, C)."""
+        cols = start[:, None] + np.arange(n)[None, :]
+        return np.moveaxis(out[:, cols, :], 0, 1)[:, :, None]
+
+    def _conv_delta(self, loc: _Local, ref_out: np.ndarray, dmut, prev_start, prev_n,
+                    start, n) -> np.ndarray:
+        """Mutant outputs (P, B, A, n, C') of a linear stride-1 convolution over outputs
+        ``start[p] + t``: reference outputs plus the convolution of the input's change.
+
+        ``dmut`` (P, B, A, prev_n, C): change of the input rows ``prev_start[p] + m``.
+        """
+        P, B, A = dmut.shape[:3]
+        c_out = loc.kernel.shape[2]
+        # every changed row times every tap at once: (P*B*A*prev_n, C) @ (C, size*C')
+        kcat = np.ascontiguousarray(np.moveaxis(loc.kernel, 0, 1).reshape(loc.c_in, -1))
+        y = (dmut.reshape(-1, dmut.shape[-1]).astype(np.float32, copy=False) @ kcat
+             ).reshape(P, B, A, prev_n, loc.size, c_out)
+        out = self._ref_cols(ref_out, start, n)
+        out = np.repeat(out, A, axis=2) if A > 1 else out.copy()                # (P, B, A, n, C')
+        # padded input index of changed row 0, relative to the first computed output: the
+        # same for all but a few positions near the ends (groups of equal offset)
+        rel0 = prev_start + loc.pad_left - start
+        for r in np.unique(rel0):
+            g = np.flatnonzero(rel0 == r)
+            whole = len(g) == P
+            og = out if whole else out[g]
+            yg = y if whole else y[g]
+            for m in range(prev_n):
+                for j in range(loc.size):
+                    t = int(r) + m - j * loc.dilation
+                    if 0 <= t < n:
+                        og[:, :, :, t] += yg[:, :, :, m, j]
+            if not whole:
+                out[g] = og
+        return out
 
     def head_steps(self) -> list[_Step]:
         """The first Dense's activation and every later layer, in order, as :class:`_Step`s.
@@ -743,10 +965,68 @@ class _FastISM:
         return out
 
 
+class _RCAveragePlan:
+    """Exact ISM of ``Sequential([ReverseComplementAverage(core), Rescaling...])``.
+
+    The model is ``g(x) = scale * (f(x) + f(rc(x))) / 2 + offset`` with ``rc(x) =
+    x[:, ::-1, ::-1]``. Putting base b at position i of x puts base 3 - b at position
+    L - 1 - i of rc(x), so ``delta_g(x)[i, b] = scale * (delta_f(x)[i, b]
+    + delta_f(rc(x))[L-1-i, 3-b]) / 2``: two exact ISMs of the core (its own plan).
+    """
+
+    def __init__(self, model, wrapper, rest):
+        kl = _keras().layers
+        self.inner = _FastISM(wrapper.core)
+        self.length = self.inner.length
+        self.scale, self.offset = np.float64(1.0), np.float64(0.0)
+        for layer in rest:
+            if _is_identity(layer):
+                continue
+            if type(layer) is not kl.Rescaling:
+                raise _Unsupported(f"layer {layer.name!r} after the reverse-complement "
+                                   f"average (only Rescaling is allowed)")
+            sc = np.asarray(_np(layer.scale) if hasattr(layer.scale, "shape") else layer.scale,
+                            dtype=np.float64).reshape(-1)
+            if sc.size != 1:
+                raise _Unsupported(f"Rescaling {layer.name!r} is not a scalar")
+            self.scale *= sc[0]
+
+    def chunk_sequences(self, n_positions: int, batch_size: int, whole: bool = False,
+                        element_budget: int | None = None) -> int:
+        return max(1, self.inner.chunk_sequences(n_positions, batch_size, whole, element_budget) // 2)
+
+    def disjoint(self, p: int, q: int) -> bool:
+        """Never additive in one pre-activation (the two strands meet at the output):
+        epistasis of such models takes full forward passes."""
+        return False
+
+    def _combine(self, run, xb: np.ndarray) -> np.ndarray:
+        d = run(xb) + run(np.ascontiguousarray(xb[:, ::-1, ::-1]))[:, ::-1, ::-1]
+        return (0.5 * self.scale) * d
+
+    def deltas(self, xb: np.ndarray) -> np.ndarray:
+        return self._combine(self.inner.deltas, xb)
+
+    def compiled_deltas(self) -> Callable | None:
+        run = self.inner.compiled_deltas()
+        return None if run is None else (lambda xb: self._combine(run, xb))
+
+
+def _make_plan(model):
+    """The fast-ISM plan of ``model``: :class:`_FastISM`, or :class:`_RCAveragePlan` for
+    a reverse-complement-averaged network. Raises :class:`_Unsupported`."""
+    keras = _keras()
+    if isinstance(model, keras.Sequential):
+        layers = [layer for layer in model.layers if not _is_identity(layer)]
+        if layers and type(layers[0]).__name__ == "ReverseComplementAverage":
+            return _RCAveragePlan(model, layers[0], layers[1:])
+    return _FastISM(model)
+
+
 def supports_fast_ism(model) -> tuple[bool, str]:
     """Whether :func:`ism` can use the exact windowed path for ``model``, and why not."""
     try:
-        _FastISM(model)
+        _make_plan(model)
     except _Unsupported as err:
         return False, str(err)
     return True, "ok"
@@ -754,7 +1034,7 @@ def supports_fast_ism(model) -> tuple[bool, str]:
 
 def _plan_or_none(model, log: logging.Logger | None, what: str):
     try:
-        return _FastISM(model)
+        return _make_plan(model)
     except _Unsupported as err:
         if log is not None:
             log.info("%s: model outside the windowed family (%s); using naive batched "
@@ -776,32 +1056,52 @@ def _predict(model, xb: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(out).astype(np.float64)
 
 
-def naive_ism(model, x, batch_size: int = 4096, log: logging.Logger | None = None
-              ) -> np.ndarray:
+def _naive_chunks(model, x, batch_size: int, log: logging.Logger | None,
+                  memory_mb: float | None):
+    """:func:`naive_ism` chunk by chunk: yields (start, deltas (B, L, 4) float64).
+
+    A chunk is a few sequences, or one; its mutants are built and predicted in blocks whose
+    inputs and activations fit the budget (a sequence of L positions has 3 L mutants of
+    L x 4 each: 3 L^2 x 4 floats, too many to hold at once for large L)."""
+    N, L, _ = x.shape
+    per_mutant = 4.0 * (L * 4 + activation_floats(model)) * 2
+    block = rows_per_chunk(per_mutant, memory_mb, cap=batch_size)
+    per_chunk = rows_per_chunk(8.0 * L * 4 * 4, memory_mb, cap=max(1, block // (3 * L)))
+    for s in range(0, N, per_chunk):
+        xb = _rows(x, s, s + per_chunk)
+        deltas = np.zeros((len(xb), L, 4), dtype=np.float64)
+        f_ref = _predict(model, xb, block)
+        ident = _identity_edits(xb)
+        seq, pos, base = np.nonzero(~ident)
+        for m0 in range(0, len(seq), block):
+            sq, ps, bs = seq[m0:m0 + block], pos[m0:m0 + block], base[m0:m0 + block]
+            mutants = xb[sq]
+            mutants[np.arange(len(sq)), ps] = _EYE[bs]
+            deltas[sq, ps, bs] = _predict(model, mutants, block) - f_ref[sq]
+            del mutants
+        if log is not None:
+            log.info("naive ISM: %d/%d sequences", min(s + per_chunk, N), N)
+        yield s, deltas
+
+
+def naive_ism(model, x, batch_size: int = 4096, log: logging.Logger | None = None,
+              memory_mb: float | None = None) -> np.ndarray:
     """Reference ISM: one full forward pass per non-identity single-base mutant.
 
     ``x``: (N, L, 4) float32 one-hot (array or memmap). Mutants of several sequences are
-    predicted together in batches of ``batch_size``. Returns deltas (N, L, 4) float64 in
-    the model's output units (0 at identity edits).
+    predicted together in batches of at most ``batch_size``, fewer where their inputs and
+    activations would not fit ``memory_mb`` (working memory, MB; see :func:`budget_bytes`).
+    Returns deltas (N, L, 4) float64 in the model's output units (0 at identity edits).
     """
     N, L, _ = x.shape
     deltas = np.zeros((N, L, 4), dtype=np.float64)
-    per_chunk = max(1, batch_size // (3 * L))
-    for s in range(0, N, per_chunk):
-        xb = _rows(x, s, s + per_chunk)
-        ident = _identity_edits(xb)
-        seq, pos, base = np.nonzero(~ident)
-        mutants = xb[seq].copy()
-        mutants[np.arange(len(seq)), pos] = _EYE[base]
-        f = _predict(model, np.concatenate([xb, mutants]), batch_size)
-        deltas[s + seq, pos, base] = f[len(xb):] - f[seq]
-        if log is not None:
-            log.info("naive ISM: %d/%d sequences", min(s + per_chunk, N), N)
+    for s, d in _naive_chunks(model, x, batch_size, log, memory_mb):
+        deltas[s:s + len(d)] = d
     return deltas
 
 
 def ism(model, x, *, batch_size: int = 262144, log: logging.Logger | None = None,
-        compiled: bool = True) -> np.ndarray:
+        compiled: bool = True, memory_mb: float | None = None) -> np.ndarray:
     """Exact in-silico mutagenesis of every single-base substitution.
 
     ``x``: (N, L, 4) float32 one-hot (array or memmap; an ``N`` base 0.25 per channel and
@@ -813,16 +1113,31 @@ def ism(model, x, *, batch_size: int = 262144, log: logging.Logger | None = None
     pooling / Activation / Dropout -> Flatten -> Dense -> anything; any other model falls
     back to :func:`naive_ism` with a log line (forwarding at most 8192 mutants at once).
     ``batch_size`` bounds the number of mutants per chunk of sequences (chunks of equal
-    size; the compiled path also keeps a chunk's activations within about 64 MB).
+    size); ``memory_mb`` the working memory (MB) of a chunk's intermediate arrays (default
+    :data:`DEFAULT_WORKING_MB`; the returned deltas come on top: stream them with
+    :func:`ism_chunks` instead when N x L x 4 is large).
     ``compiled``: evaluate each chunk in one call compiled by the backend where the plan
     allows it (:meth:`_FastISM.compiled_deltas`); False forces numpy. Progress (sequences
     done / total) goes to ``log.info``.
     """
+    N, L = x.shape[0], x.shape[1]
+    deltas = np.zeros((N, L, 4), dtype=np.float64)
+    for s, d in ism_chunks(model, x, batch_size=batch_size, log=log, compiled=compiled,
+                           memory_mb=memory_mb):
+        deltas[s:s + len(d)] = d
+    return deltas
+
+
+def ism_chunks(model, x, *, batch_size: int = 262144, log: logging.Logger | None = None,
+               compiled: bool = True, memory_mb: float | None = None):
+    """:func:`ism` chunk by chunk of sequences: yields (start, deltas (B, L, 4) float64) in
+    order, each chunk's intermediates within ``memory_mb`` (MB of working memory)."""
     if len(x.shape) != 3 or x.shape[2] != 4:
         raise ValueError(f"x must be one-hot N x L x 4, got shape {tuple(x.shape)}")
     plan = _plan_or_none(model, log, "ISM")
     if plan is None:
-        return naive_ism(model, x, batch_size=min(batch_size, 8192), log=log)
+        yield from _naive_chunks(model, x, min(batch_size, 8192), log, memory_mb)
+        return
     if x.shape[1] != plan.length:
         raise ValueError(f"x has {x.shape[1]} positions, the model expects {plan.length}")
     run = plan.compiled_deltas() if compiled else None
@@ -831,30 +1146,31 @@ def ism(model, x, *, batch_size: int = 262144, log: logging.Logger | None = None
                  else "in numpy")
     # the GEMMs here are small (cache-sized blocks): BLAS threads only add contention
     with _blas_controller().limit(limits=1, user_api="blas"):
-        return _fast_ism(plan, run or plan.deltas, run is not None, x, batch_size, log)
+        yield from _fast_ism(plan, run or plan.deltas, run is not None, x, batch_size, log,
+                             budget_bytes(memory_mb) // 4)
 
 
 def _fast_ism(plan: _FastISM, run: Callable, whole: bool, x, batch_size: int,
-              log: logging.Logger | None) -> np.ndarray:
-    """:func:`ism` in equal chunks of sequences, ``run`` (:meth:`_FastISM.deltas` or its
-    compiled form) on each; ``whole``: ``run`` is compiled (all of a chunk's mutants at
-    once, the last chunk filled up to the others' size: one compiled shape)."""
+              log: logging.Logger | None, element_budget: int | None = None):
+    """:func:`ism_chunks` in equal chunks of sequences, ``run`` (:meth:`_FastISM.deltas` or
+    its compiled form) on each; ``whole``: ``run`` is compiled (all of a chunk's mutants at
+    once, the last chunk filled up to the others' size: one compiled shape). Yields (start,
+    deltas) per chunk."""
     N, L, _ = x.shape
-    n_chunks = max(1, -(-N // plan.chunk_sequences(L, batch_size, whole)))
+    n_chunks = max(1, -(-N // plan.chunk_sequences(L, batch_size, whole, element_budget)))
     per_chunk = max(1, -(-N // n_chunks))
-    deltas = np.zeros((N, L, 4), dtype=np.float64)
     next_report = 0
     for s in range(0, N, per_chunk):
         xb = _rows(x, s, s + per_chunk)
         B = len(xb)
         if whole and B < per_chunk:       # filled with copies of its first sequence
             xb = np.concatenate([xb, np.repeat(xb[:1], per_chunk - B, axis=0)])
-        deltas[s:s + B] = run(xb)[:B]
+        d = run(xb)[:B]
         done = min(s + per_chunk, N)
         if log is not None and (done >= next_report or done == N):
             log.info("ISM: %d/%d sequences", done, N)
             next_report = done + max(1, N // 20)
-    return deltas
+        yield s, d
 
 
 def position_importance(deltas: np.ndarray) -> np.ndarray:
@@ -926,19 +1242,31 @@ def _input_gradient(model, xb: np.ndarray) -> np.ndarray:
     raise NotImplementedError(f"saliency is not implemented for the {backend!r} backend")
 
 
-def saliency(model, x, *, batch_size: int = 256) -> np.ndarray:
+def saliency(model, x, *, batch_size: int = 256, memory_mb: float | None = None) -> np.ndarray:
     """Gradient x input (N, L, 4) float64, one backward pass per batch of sequences.
 
     The gradient is of the model's output (original phenotype scale) with respect to the
     one-hot input; multiplied by the input, it is nonzero at the present base only.
-    Units: phenotype units per unit of one-hot input.
+    Units: phenotype units per unit of one-hot input. A batch has at most ``batch_size``
+    sequences, fewer where its activations and their gradients would not fit ``memory_mb``
+    (MB of working memory).
     """
     N = x.shape[0]
     out = np.zeros(x.shape, dtype=np.float64)
-    for s in range(0, N, batch_size):
-        xb = _rows(x, s, s + batch_size)
-        out[s:s + len(xb)] = _input_gradient(model, xb) * xb
+    for s, g in saliency_chunks(model, x, batch_size=batch_size, memory_mb=memory_mb):
+        out[s:s + len(g)] = g
     return out
+
+
+def saliency_chunks(model, x, *, batch_size: int = 256, memory_mb: float | None = None):
+    """:func:`saliency` batch by batch: yields (start, gradient x input (B, L, 4) float64)."""
+    N, L = x.shape[0], x.shape[1]
+    # a backward pass holds the activations, their gradients and the backend's temporaries
+    per_seq = 4.0 * (4 * activation_floats(model) + 8 * L * 4)
+    step = rows_per_chunk(per_seq, memory_mb, cap=batch_size)
+    for s in range(0, N, step):
+        xb = _rows(x, s, s + step)
+        yield s, _input_gradient(model, xb) * xb
 
 
 def saliency_importance(sal: np.ndarray) -> np.ndarray:

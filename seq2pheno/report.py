@@ -64,7 +64,10 @@ from .atomic import write_text
 from .tensorfile import open_tensor
 
 #: Ridge is "as good" as the best CNN when its test R² is at most this much lower.
-RIDGE_MARGIN = 0.02
+#: How the model table names each kind.
+KIND_LABELS = {"cnn": "CNN", "ridge": "linear (ridge)", "kmer_ridge": "linear (k-mer ridge)",
+               "gblup": "linear (GBLUP, REML)", "sparse": "linear (elastic net)",
+               "boosted": "gradient-boosted trees"}
 
 _SPLITS = ["train", "valid", "test"]
 
@@ -272,71 +275,48 @@ def _ceiling(ctx: Mapping) -> tuple[float, str] | None:
 
 
 def verdict(ctx: Mapping) -> dict:
-    """Compare ridge with the best CNN (chosen by validation R², compared on test R²).
+    """The comparison paragraph: the cohort summary's verdict in words, with its interval.
 
-    Returns ``{"case": "simple" | "cnn" | "no_ridge" | "no_cnn" | "none", "html": str, ...}``;
-    ``case == "simple"`` when ridge's test R² ≥ the best CNN's test R² − :data:`RIDGE_MARGIN`.
+    Returns ``{"case": comparison ("better" | "indistinguishable" | "worse" |
+    "no_model_predicts" | "none"), "html": str, "summary": dict}``; ``summary`` is
+    :func:`seq2pheno.cohort_summary.summarise` of ``ctx`` (or ``ctx["summary"]`` when given).
     """
+    from .cohort_summary import summarise
+
     models = ctx.get("models") or {}
-    genotype = _genotype(ctx)
-    kinds = {n: model_kind(n, e) for n, e in models.items()}
-    cnns = [n for n, k in kinds.items() if not is_linear(k)]
-    ridges = [n for n, k in kinds.items() if is_linear(k)]
-    best_cnn = _best_by_valid(models, cnns)
-    ridge = _best_by_valid(models, ridges) or (ridges[0] if ridges else None)
-    if best_cnn is None and ridge is None:
-        return {"case": "none", "html": "<p>No model has validation metrics yet.</p>"}
-    if ridge is None:
-        return {"case": "no_ridge", "best_cnn": best_cnn, "html": (
-            f"<p>No ridge baseline was trained for this cohort, so the CNN <strong>{_e(best_cnn)}</strong> "
-            "cannot be compared with a simple additive model. Add <code>ridge</code> to the config's "
-            "models to see whether the network earns its complexity.</p>")}
-    rname = display_name(ridge, "ridge", genotype)
-    r_test = _metric(models, ridge, "test", "r2")
-    if best_cnn is None:
-        return {"case": "no_cnn", "ridge": ridge, "html": (
-            f"<p>Only the linear baseline <strong>{_e(rname)}</strong> was trained here "
-            f"(test R² {fmt_number(r_test)}).</p>")}
-    c_test = _metric(models, best_cnn, "test", "r2")
-    if not (math.isfinite(r_test) and math.isfinite(c_test)):
-        return {"case": "none", "html": "<p>Test R² is missing for ridge or the best CNN; no verdict.</p>"}
-    diff = c_test - r_test
-    ceil = _ceiling(ctx)
-    ceil_txt = ""
+    if not models:
+        return {"case": "none", "html": "<p>No model was evaluated.</p>", "summary": {}}
+    summary = ctx.get("summary") or summarise(ctx)
+    case = summary.get("comparison") or "none"
+    cls = {"better": "verdict-cnn", "indistinguishable": "verdict-simple", "worse": "verdict-simple",
+           "no_model_predicts": "verdict-none"}.get(case, "verdict-simple")
+    parts = [f"<p><strong>{_e(VERDICT_HEADS.get(case, 'Verdict'))}</strong> {_e(summary.get('sentence', ''))}</p>"]
+    if case in ("indistinguishable", "worse") and not _is_linear_name(summary, summary.get("best_model")):
+        parts.append("<p>Prefer the simpler model here: it is faster, deterministic and easier to explain. "
+                     "A network only earns its complexity when there is non-additive signal and enough "
+                     "data to find it; these data do not show that.</p>")
+    elif case in ("better", "indistinguishable", "worse") and _is_linear_name(summary, summary.get("best_model")):
+        parts.append("<p>A linear model is the best here. That is common for polygenic traits and "
+                     "small cohorts, and it is a result, not a failure.</p>")
+    rel = summary.get("relatives") or {}
+    if rel.get("sentence"):
+        parts.append(f"<p>{_e(rel['sentence'])}</p>")
+    ceil = summary.get("ceiling")
     if ceil:
-        ceil_txt = (f" For reference, the noise ceiling ({_e(ceil[1])}) is {fmt_number(ceil[0])}: "
-                    f"no model can be expected to explain more than that.")
-    if diff <= RIDGE_MARGIN:
-        if diff < 0:
-            cmp = f"ridge is better by {fmt_number(-diff)} test R²"
-        else:
-            cmp = f"the CNN is ahead by only {fmt_number(diff)} test R², within {RIDGE_MARGIN:g}"
-        gs = (" Ridge on genotypes is the genomic-selection workhorse (equivalent to rrBLUP and, "
-              "through the genomic relationship matrix, to GBLUP)." if genotype else "")
-        body = (
-            f"<p><strong>The simpler model is as good here.</strong> {_e(rname)} reaches test R² "
-            f"{fmt_number(r_test)} against {fmt_number(c_test)} for the best CNN, "
-            f"<strong>{_e(best_cnn)}</strong> ({cmp}). Prefer the linear model for prediction on this "
-            f"cohort: it is faster, deterministic and easier to explain.{gs}</p>"
-            "<p>This happens when the phenotype is mostly <em>additive</em> (each position or variant "
-            "adds its own effect, with little epistasis or dependence on motif context), or when there "
-            "are too few samples for the network to learn interactions reliably: a CNN's extra "
-            "flexibility only pays off when there is non-additive signal and enough data to find it."
-            f"{ceil_txt}</p>")
-        case = "simple"
-        cls = "verdict-simple"
-    else:
-        body = (
-            f"<p><strong>The CNN adds accuracy here.</strong> <strong>{_e(best_cnn)}</strong> reaches test "
-            f"R² {fmt_number(c_test)} against {fmt_number(r_test)} for the linear baseline {_e(rname)} "
-            f"(a gain of {fmt_number(diff)}, more than the {RIDGE_MARGIN:g} we treat as a tie). "
-            "The likely reason is signal an additive model cannot represent: interactions between "
-            "positions (epistasis) or effects that depend on sequence context. The interpretation "
-            f"outputs show which positions and pairs the network relies on.{ceil_txt}</p>")
-        case = "cnn"
-        cls = "verdict-cnn"
-    return {"case": case, "best_cnn": best_cnn, "ridge": ridge, "diff": diff,
-            "html": f'<div class="callout {cls}">{body}</div>'}
+        parts.append(f"<p>For reference, the ceiling is {fmt_number(ceil['value'])}: "
+                     f"{_e(ceil.get('label', ceil.get('source', '')))}.</p>")
+    html = f'<div class="callout {cls}">' + "".join(parts) + "</div>"
+    return {"case": case, "html": html, "summary": summary}
+
+
+VERDICT_HEADS = {"better": "The network predicts better here.",
+                 "indistinguishable": "The simpler model is as good here.",
+                 "worse": "The simpler model is better here.",
+                 "no_model_predicts": "No model predicts this phenotype."}
+
+
+def _is_linear_name(summary: Mapping, name) -> bool:
+    return bool(((summary.get("models") or {}).get(name) or {}).get("linear"))
 
 
 def _genotype(ctx: Mapping) -> bool:
@@ -480,10 +460,12 @@ def _loss_section(ctx: Mapping) -> str:
         alt="Training and validation loss per epoch")
 
 
-def _model_table(ctx: Mapping) -> tuple[pd.DataFrame, dict[int, str], str | None]:
+def _model_table(ctx: Mapping, summary: Mapping | None = None) -> tuple[pd.DataFrame, dict[int, str], str | None]:
     models = ctx.get("models") or {}
     genotype = _genotype(ctx)
-    best = _best_by_valid(models, list(models))
+    summary = summary or {}
+    best = summary.get("best_model") or _best_by_valid(models, list(models))
+    per_model = summary.get("models") or {}
     rows, hl = [], {}
     for i, (name, entry) in enumerate(models.items()):
         kind = model_kind(name, entry)
@@ -494,11 +476,13 @@ def _model_table(ctx: Mapping) -> tuple[pd.DataFrame, dict[int, str], str | None
         n_test = (entry.get("metrics") or {}).get("test", {}).get("n")
         rows.append({
             "model": display_name(name, kind, genotype) + (" ★ best" if name == best else ""),
-            "type": "CNN" if kind == "cnn" else ("linear baseline" if kind == "ridge" else kind),
+            "type": KIND_LABELS.get(kind, kind),
             "test R²": _metric(models, name, "test", "r2"),
             "valid R²": _metric(models, name, "valid", "r2"),
             "train R²": _metric(models, name, "train", "r2"),
             "test Pearson r": _metric(models, name, "test", "pearson_r"),
+            "r 95 % interval": _interval_text((per_model.get(name) or {}).get("test_pearson_r") or {})
+            .replace("95 % interval ", ""),
             "test Spearman ρ": _metric(models, name, "test", "spearman_r"),
             "test MSE": _metric(models, name, "test", "mse"),
             "test n": int(n_test) if n_test is not None else None,
@@ -511,6 +495,7 @@ def _model_table(ctx: Mapping) -> tuple[pd.DataFrame, dict[int, str], str | None
         hl[len(rows)] = "ceiling"
         rows.append({"model": f"noise ceiling ({ceil[1]})", "type": "upper bound", "test R²": ceil[0],
                      "valid R²": float("nan"), "train R²": float("nan"), "test Pearson r": float("nan"),
+                     "r 95 % interval": "",
                      "test Spearman ρ": float("nan"), "test MSE": float("nan"), "test n": None,
                      "training time (s)": float("nan")})
     df = pd.DataFrame(rows)
@@ -524,7 +509,7 @@ def _models_section(ctx: Mapping, verdict_info: dict) -> str:
     models = ctx.get("models") or {}
     if not models:
         return "<p>No model was evaluated.</p>"
-    df, hl, best = _model_table(ctx)
+    df, hl, best = _model_table(ctx, verdict_info.get("summary"))
     ceil = _ceiling(ctx)
     cap = ("All models were trained on the same training split; the best (highlighted) is chosen by "
            "validation R², and the test split, used for nothing else, gives the honest score. R² is the "
@@ -595,23 +580,37 @@ def _glossary() -> str:
 
 
 def _overview(ctx: Mapping, verdict_info: dict) -> str:
+    summary = verdict_info.get("summary") or {}
     models = ctx.get("models") or {}
-    best = _best_by_valid(models, list(models))
-    if best is None:
+    best = summary.get("best_model")
+    if best is None or best not in models:
         return ""
     name = display_name(best, model_kind(best, models[best]), _genotype(ctx))
-    t = _metric(models, best, "test", "r2")
-    s = (f"<p><strong>In short:</strong> the best model, <strong>{_e(name)}</strong>, explains "
-         f"{fmt_number(t)} of the phenotypic variance (test R²) on samples it never saw")
-    ceil = _ceiling(ctx)
-    if ceil:
-        s += f", against a noise ceiling of {fmt_number(ceil[0])} ({_e(ceil[1])})"
-    s += "."
-    if verdict_info.get("case") == "simple":
-        s += " A linear ridge model does as well here (see the model comparison)."
-    elif verdict_info.get("case") == "cnn":
-        s += f" It beats the linear ridge baseline by {fmt_number(verdict_info['diff'])} R²."
+    test = ((summary.get("models") or {}).get(best) or {})
+    r, r2 = test.get("test_pearson_r") or {}, test.get("test_r2") or {}
+    if verdict_info.get("case") == "no_model_predicts":
+        s = (f"<p><strong>In short:</strong> no model predicts this phenotype from these data "
+             f"(the best, {_e(name)}, has test R² {fmt_number(_num(r2.get('value')))}, "
+             f"{_interval_text(r2)}). See the model comparison for the likely causes.")
+    else:
+        s = (f"<p><strong>In short:</strong> the best model (chosen on validation), <strong>{_e(name)}</strong>, "
+             f"predicts the phenotype of samples it never saw with Pearson r "
+             f"{fmt_number(_num(r.get('value')))} ({_interval_text(r)}) and R² "
+             f"{fmt_number(_num(r2.get('value')))}")
+        ceil = summary.get("ceiling")
+        if ceil:
+            s += f", against a ceiling of {fmt_number(ceil['value'])} ({_e(ceil.get('source', ''))})"
+        s += "."
+        if summary.get("comparison") in ("better", "indistinguishable", "worse"):
+            s += " " + _e(VERDICT_HEADS[summary["comparison"]])
     return f'<div class="callout">{s}</p></div>'
+
+
+def _interval_text(iv: Mapping) -> str:
+    lo, hi = iv.get("lower"), iv.get("upper")
+    if lo is None or hi is None:
+        return "no interval"
+    return f"95 % interval {fmt_number(float(lo))} to {fmt_number(float(hi))}"
 
 
 # -------------------------------------------------------------------------------------- render
@@ -770,4 +769,26 @@ def load_context(cohort: str, paths: Mapping, models: list[str], *, source: str 
         if model_kinds and name in model_kinds:
             entry["kind"] = model_kinds[name]
         ctx["models"][name] = entry
+    ctx["ceiling_sources"] = _ceiling_sources(ctx, truth, paths)
+    if _exists(paths.get("per_fold")):
+        ctx["per_fold"] = _read_tsv(paths["per_fold"])
     return ctx
+
+
+def _ceiling_sources(ctx: Mapping, truth: Mapping | None, paths: Mapping) -> dict:
+    """What each ceiling could come from: the simulated H², true replicates (curate summary),
+    REML h² (a gblup model's history)."""
+    out: dict[str, Any] = {"truth": None, "replicate": None, "reml_h2": None}
+    if truth is not None:
+        out["truth"] = _num(truth.get("H2", truth.get("h2")))
+    if _exists(paths.get("curate_summary")):
+        with open(paths["curate_summary"]) as fh:
+            summ = json.load(fh)
+        out["replicate"] = summ.get("replicates") or None
+    for name, entry in (ctx.get("models") or {}).items():
+        h = entry.get("history")
+        if entry.get("kind") == "gblup" and h is not None and "h2" in h.columns and len(h):
+            out["reml_h2"] = {"h2": _num(h["h2"].iloc[0]),
+                              "se": _num(h["h2_se"].iloc[0]) if "h2_se" in h.columns else None}
+            break
+    return out

@@ -21,36 +21,71 @@ def _caption(text: str) -> str:
     return f"{text} {ip.CAVEAT}"
 
 
+def _marker_parts(table: pd.DataFrame, value_label: str, what: str, top: int = 20) -> list[str]:
+    """The genome-wide view of marker effects: a Manhattan-style plot and the top markers."""
+    parts = [figure_block(ip.manhattan_plot(table, ylabel=value_label), _caption(ip.CAPTIONS["manhattan"]))]
+    cols = [c for c in ("position", "chrom", "pos", "ref", "alt", "alt_effect", "importance", "rank")
+            if c in table]
+    parts.append(table_block(table.sort_values("rank").head(top)[cols],
+                             f"The {min(top, len(table))} markers {what}: chromosome, position, the "
+                             "REF and ALT alleles"
+                             + (", the effect of one ALT allele (phenotype units; negative lowers "
+                                "the phenotype)" if "alt_effect" in table else "")
+                             + " and the importance (rank 1 = largest)."))
+    return parts
+
+
 def interpretation_section(model: str, *, ism: pd.DataFrame, global_map: np.ndarray,
                            saliency: pd.DataFrame, pwms: list[dict], influence: pd.DataFrame,
                            interactions: pd.DataFrame, recovery: dict | None = None,
-                           causal: list[int] | None = None) -> dict:
+                           causal: list[int] | None = None, genotype: bool = False,
+                           motif_names: dict | None = None) -> dict:
     """What the CNN ``model`` uses: ISM, saliency, filter motifs, epistasis, truth recovery.
 
-    ism: ism.tsv (position, importance, rank, ...); global_map: L x 4 mean signed deltas;
-    saliency: saliency.tsv (position, saliency); pwms: from filters.read_meme; influence:
-    filter_influence.tsv; interactions: interactions.tsv; recovery: truth_recovery.json.
+    ism: ism.tsv (position, importance, rank, ...; chrom, pos, ref, alt on genotype cohorts);
+    global_map: L x 4 mean signed deltas; saliency: saliency.tsv (position, saliency); pwms:
+    from filters.read_meme; influence: filter_influence.tsv; interactions: interactions.tsv;
+    recovery: truth_recovery.json. ``genotype``: a per-marker genotype cohort: the markers are
+    shown along the genome (chrom, pos) with their alleles, and no sequence logos or filter
+    motifs are drawn (a window over neighbouring marker columns is no motif).
+    ``motif_names``: optional {filter id: name of the matching known motif} (a hook for the
+    JASPAR naming of seq2pheno.motifs), listed beside the filter logos.
     """
     importance = ism["importance"].to_numpy()
-    parts = [
-        "<p>In-silico mutagenesis (ISM) changes every base of each interpreted test sequence to "
-        "each other base and records how the prediction moves. It is exact for this model, "
-        "but it describes the model, not the genome.</p>",
-        figure_block(ip.importance_plot(importance, causal), _caption(ip.CAPTIONS["importance"])),
-        figure_block(ip.top_positions_logo(global_map, importance), _caption(ip.CAPTIONS["logo"])),
-        figure_block(ip.global_map_heatmap(global_map), _caption(ip.CAPTIONS["global_map"])),
-        figure_block(ip.saliency_vs_ism(importance, saliency["saliency"].to_numpy(), causal),
-                     _caption(ip.CAPTIONS["saliency"])),
-    ]
-    top = ism.sort_values("rank").head(15)
-    cols = [c for c in ("position", "chrom", "pos", "ref", "alt", "importance", "rank") if c in top]
-    parts.append(table_block(top[cols], "The 15 positions the model relies on most (ISM importance, "
-                             "phenotype units)."))
-    if pwms:
+    if genotype:
+        parts = [
+            "<p>In-silico mutagenesis (ISM) changes each marker of each interpreted test individual "
+            "to the other genotypes and records how the prediction moves. It is exact for this "
+            "model, but it describes the model, not the genome.</p>",
+            *_marker_parts(ism, "ISM importance (mean |Δ phenotype|)", "the network relies on most"),
+            figure_block(ip.saliency_vs_ism(importance, saliency["saliency"].to_numpy(), causal),
+                         _caption(ip.CAPTIONS["saliency"])),
+        ]
+    else:
+        parts = [
+            "<p>In-silico mutagenesis (ISM) changes every base of each interpreted test sequence to "
+            "each other base and records how the prediction moves. It is exact for this model, "
+            "but it describes the model, not the genome.</p>",
+            figure_block(ip.importance_plot(importance, causal), _caption(ip.CAPTIONS["importance"])),
+            figure_block(ip.top_positions_logo(global_map, importance), _caption(ip.CAPTIONS["logo"])),
+            figure_block(ip.global_map_heatmap(global_map), _caption(ip.CAPTIONS["global_map"])),
+            figure_block(ip.saliency_vs_ism(importance, saliency["saliency"].to_numpy(), causal),
+                         _caption(ip.CAPTIONS["saliency"])),
+        ]
+        top = ism.sort_values("rank").head(15)
+        cols = [c for c in ("position", "chrom", "pos", "ref", "alt", "importance", "rank") if c in top]
+        parts.append(table_block(top[cols], "The 15 positions the model relies on most (ISM importance, "
+                                 "phenotype units)."))
+    if genotype:
+        pass
+    elif pwms:
         ranked = influence.sort_values("rank")["filter"].tolist() if len(influence) else None
         inf = dict(zip(influence["filter"], influence["loss_increase"])) if len(influence) else None
         parts.append(figure_block(ip.filter_logos(pwms, order=ranked, influence=inf),
                                   _caption(ip.CAPTIONS["filters"])))
+        if motif_names:
+            named = pd.DataFrame({"filter": list(motif_names), "known motif": list(motif_names.values())})
+            parts.append(table_block(named, "First-layer filters matched to known motifs."))
     else:
         parts.append("<p>The first convolution of this model looks at one base at a time (kernel "
                      "size 1) or no filter fired often enough, so there are no filter motifs to "
@@ -68,6 +103,54 @@ def interpretation_section(model: str, *, ism: pd.DataFrame, global_map: np.ndar
                                  "signed_score = its mean, phenotype units)."))
     if recovery:
         parts.append(_recovery_block(recovery))
+    return section(f"What {model} learned", "\n".join(parts), anchor=f"interpret-{model}")
+
+
+def coefficients_section(model: str, kind: str, *, effects: pd.DataFrame | None = None,
+                         kmers: pd.DataFrame | None = None, genotype: bool = False) -> dict:
+    """What a model interpreted by its own parameters uses (rule interpret_coefficients).
+
+    effects: effects.tsv (:func:`seq2pheno.coefficients.effects_table`: per marker with chrom,
+    pos, ref, alt, alt_effect on genotype cohorts; per position and base otherwise); kmers:
+    kmers.tsv (kmer_ridge); ``kind``: the model's kind (ridge, gblup, sparse, boosted, ...).
+    """
+    signed = effects is not None and ("alt_effect" in effects or "effect_A" in effects)
+    if kmers is not None:
+        parts = ["<p>This model counts k-mers wherever they occur, so its coefficients are per k-mer, "
+                 "not per position.</p>",
+                 figure_block(ip.kmer_effects_plot(kmers), _caption(ip.CAPTIONS["kmers"])),
+                 table_block(kmers.sort_values("rank").head(20),
+                             "The k-mers with the largest effects (per additional occurrence and per "
+                             "SD of the count, phenotype units).")]
+    elif effects is None or not len(effects):
+        parts = [f"<p>The {kind} model gives no effects per position or marker to show.</p>"]
+    else:
+        what = ("its coefficients are its explanation: the change in predicted phenotype per copy "
+                "of each marker's ALT allele" if signed and genotype else
+                "its coefficients are its explanation: the change in predicted phenotype per base at "
+                "each position" if signed else
+                "its importances (how much each column is used by the trees; not signed effects) "
+                "are its explanation")
+        parts = [f"<p>The model that predicted best on the validation samples is {kind}, a model "
+                 f"whose parameters can be read directly: {what}. Unlike mutagenesis of a network, "
+                 "this is exact and needs no test sequences. It describes the model, not the "
+                 "genome.</p>"]
+        label = ("|effect of one ALT allele| (phenotype units)" if signed else "importance")
+        if genotype and {"chrom", "pos"} <= set(effects.columns):
+            parts += _marker_parts(effects, label, "with the largest effects")
+        else:
+            parts.append(figure_block(ip.importance_plot(effects["importance"].to_numpy(),
+                                                         title=f"{kind} effect size per position",
+                                                         ylabel="largest change (phenotype units)"
+                                                         if signed else "importance"),
+                                      _caption("The size of the model's effect at each position: "
+                                               "the largest change one base substitution makes.")))
+            if signed and "effect_A" in effects:
+                parts.append(figure_block(ip.position_effects_logo(effects),
+                                          _caption(ip.CAPTIONS["effects_logo"])))
+            cols = [c for c in effects.columns if c != "note"]
+            parts.append(table_block(effects.sort_values("rank").head(15)[cols],
+                                     "The 15 positions with the largest effects (phenotype units)."))
     return section(f"What {model} learned", "\n".join(parts), anchor=f"interpret-{model}")
 
 

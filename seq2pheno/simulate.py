@@ -199,3 +199,61 @@ def simulate_cohort(n: int, length: int, env: float = 2.0, seed: int = 0,
 
     y, truth = simulate_blocks(n, length, keep, env=env, seed=seed, h2=h2)
     return sequences, y, truth
+
+
+def simulate_planted_motif(n: int, length: int, motif_pfm, effect: float = 1.0,
+                           n_per_sequence: float = 1.0, noise_sd: float = 1.0, seed: int = 0,
+                           *, both_strands: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Random sequences with copies of one motif planted in them; each copy adds ``effect``.
+
+    Background: i.i.d. uniform bases. Each sequence gets k ~ Poisson(``n_per_sequence``)
+    copies (at most ``length // w`` for a w x 4 ``motif_pfm``, rows A, C, G, T), placed
+    without overlap at uniformly random positions, each copy's bases drawn from the PFM's
+    rows, on a random strand when ``both_strands`` (the reverse complement of the drawn
+    site), else the forward strand. Phenotype ``y = effect * k + Normal(0, noise_sd)``.
+
+    Returns (one-hot float32 n x length x 4, y float64 n, truth dict): ``positions`` (per
+    sequence, the sorted 0-based start of each copy), ``strands`` (per sequence, ``+`` / ``-``
+    of each copy), ``copies`` (k per sequence), ``motif_pfm`` (as rows of floats),
+    ``width``, ``effect``, ``n_per_sequence``, ``noise_sd``, ``seed``. Same arguments, same
+    output.
+    """
+    n, length = int(n), int(length)
+    pfm = np.asarray(motif_pfm, dtype=np.float64)
+    if n < 1:
+        raise InputError(None, f"simulate_planted_motif: n = {n}; expected at least 1")
+    if pfm.ndim != 2 or pfm.shape[1] != 4 or len(pfm) < 1 or (pfm < 0).any():
+        raise InputError(None, "simulate_planted_motif: motif_pfm must be a w x 4 matrix "
+                               f"of non-negative frequencies, got shape {pfm.shape}")
+    width = len(pfm)
+    if length < width:
+        raise InputError(None, f"simulate_planted_motif: length = {length} is shorter than "
+                               f"the motif ({width})")
+    if float(n_per_sequence) < 0 or float(noise_sd) < 0:
+        raise InputError(None, "simulate_planted_motif: n_per_sequence and noise_sd must be >= 0")
+    pfm = pfm / pfm.sum(axis=1, keepdims=True)
+    cum = np.cumsum(pfm, axis=1)
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, size=(n, length), dtype=np.uint8)
+    copies = np.minimum(rng.poisson(float(n_per_sequence), size=n), length // width)
+    positions, strands = [], []
+    for i in range(n):
+        k = int(copies[i])
+        # k distinct sorted slots in [0, length - k*w + k), spread by w - 1: no overlap
+        slots = np.sort(rng.choice(length - k * width + k, size=k, replace=False))
+        starts = slots + np.arange(k) * (width - 1)
+        site = (rng.random((k, width, 1)) > cum[None, :, :]).sum(axis=2).astype(np.uint8)
+        site = np.minimum(site, 3)
+        minus = (rng.random(k) < 0.5) if both_strands else np.zeros(k, dtype=bool)
+        for j in range(k):
+            s = site[j][::-1] ^ 3 if minus[j] else site[j]    # complement: A<->T, C<->G
+            codes[i, starts[j]:starts[j] + width] = s
+        positions.append([int(s) for s in starts])
+        strands.append(["-" if m else "+" for m in minus])
+    y = float(effect) * copies + rng.normal(0.0, float(noise_sd), size=n)
+    onehot = np.eye(4, dtype=np.float32)[codes]
+    truth = {"positions": positions, "strands": strands,
+             "copies": [int(c) for c in copies], "motif_pfm": pfm.tolist(), "width": width,
+             "effect": float(effect), "n_per_sequence": float(n_per_sequence),
+             "noise_sd": float(noise_sd), "seed": int(seed) if seed is not None else None}
+    return onehot, y.astype(np.float64), truth

@@ -2,9 +2,12 @@
 
 Two ways in. :func:`import_table` / :func:`import_fasta` stream a cohort straight to its files
 (``samples.tsv``, the one-hot ``onehot.npy``, ``features.tsv``): the input is read in chunks of
-rows (or records), each chunk is validated and one-hot encoded and appended to the tensor
+rows (or records), each chunk is validated and encoded and appended to the tensor
 (:func:`seq2pheno.tensorfile.tensor_writer`), and only compact per-sample metadata (id,
 phenotype, line, covariates) stays in memory, so memory does not grow with the sequences.
+Every sequence source (table, FASTA, simulation) writes ``onehot.npy`` in the compact format
+(uint8 base codes N x L, see :mod:`seq2pheno.tensorfile`), which
+:func:`seq2pheno.tensorfile.open_tensor` reads as float32 one-hot rows N x L x 4.
 :func:`read_table` / :func:`read_fasta` read the same inputs through the same code into a
 DataFrame with columns ``id`` (str), ``sequence`` (str, uppercase), ``phenotype`` (float; NaN
 only with ``missing_phenotype="keep"``), ``line`` (int, the 1-based line of the file the
@@ -49,7 +52,7 @@ import pandas as pd
 from . import encode
 from .atomic import atomic_path, write_tsv
 from .errors import InputError
-from .tensorfile import tensor_writer
+from .tensorfile import CODE_DTYPE, tensor_writer
 
 SEQUENCE_COLUMNS = ("sequence", "sequences")
 PHENOTYPE_COLUMNS = ("phenotype", "phenotypes")
@@ -703,16 +706,16 @@ def import_table(path, *, samples_path, onehot_path, features_path, missing_phen
     """Read a table as :func:`read_table` does and write the cohort's files, streaming.
 
     The table is read ``chunk_rows`` rows at a time; each chunk's sequences are validated
-    (equal lengths, A, C, G, T and N when ``allow_n``) and one-hot encoded straight into
-    ``onehot_path`` (float32 N x L x 4). Memory holds one chunk and the per-sample metadata
-    (id, phenotype, line, covariates), not the sequences. Writes ``samples_path`` (id,
+    (equal lengths, A, C, G, T and N when ``allow_n``) and written straight into
+    ``onehot_path`` (compact: uint8 base codes N x L). Memory holds one chunk and the
+    per-sample metadata (id, phenotype, line, covariates), not the sequences. Writes ``samples_path`` (id,
     phenotype, covariates), ``onehot_path`` and ``features_path`` (position 0..L-1) exactly as
     ``write_cohort(read_table(path), ...)`` would, and raises the same InputError for a bad
     input, leaving none of the three files. Returns {"n", "length", "n_phenotyped",
     "n_unphenotyped"}.
     """
     errors = _Deferred()
-    with tensor_writer(onehot_path) as writer:
+    with tensor_writer(onehot_path, dtype=CODE_DTYPE) as writer:
         encoder = _Encoder(writer, errors, path, allow_n)
         rows, keep = _table_cohort(path, missing_phenotype, log, encoder, errors, chunk_rows)
         errors.raise_below()
@@ -898,14 +901,14 @@ def import_fasta(fasta, phenotypes, *, samples_path, onehot_path, features_path,
     """Read a FASTA and its phenotype table as :func:`read_fasta` does and write the cohort's files, streaming.
 
     The FASTA is read ``chunk_rows`` records at a time; the records with a usable phenotype
-    are validated and one-hot encoded straight into ``onehot_path``. Memory holds the
+    are validated and written (as base codes) straight into ``onehot_path``. Memory holds the
     phenotype table, the FASTA's record ids and one chunk of sequences. Writes the same files
     as ``write_cohort(read_fasta(...), ..., source=fasta)`` and raises the same InputError for a
     bad input (the FASTA's header lines are counted only to name a line in an error), leaving
     none of the three files. Returns {"n", "length", "n_phenotyped", "n_unphenotyped"}.
     """
     errors = _Deferred()
-    with tensor_writer(onehot_path) as writer:
+    with tensor_writer(onehot_path, dtype=CODE_DTYPE) as writer:
         encoder = _Encoder(writer, errors, fasta, allow_n)
         _, table, _, rows, _ = _fasta_cohort(
             fasta, phenotypes, unmatched=unmatched, missing_phenotype=missing_phenotype, log=log,
@@ -938,7 +941,7 @@ def import_simulated(n: int, length: int, *, samples_path, onehot_path, features
     from . import simulate
 
     state = {"buffer": None}
-    with tensor_writer(onehot_path, (int(length), 4)) as writer:
+    with tensor_writer(onehot_path, (int(length),), CODE_DTYPE) as writer:
         def encode_block(codes):
             state["buffer"] = encode.append_onehot(writer, codes, state["buffer"])
 
@@ -983,8 +986,9 @@ def write_cohort(df: pd.DataFrame, *, samples_path, onehot_path, features_path,
     """Write a cohort read by :func:`read_table` / :func:`read_fasta` (or built in memory).
 
     ``samples_path``: TSV ``id, phenotype`` (empty = unphenotyped) + covariate columns (all
-    columns other than id, sequence, phenotype, line); ``onehot_path``: float32 N x L x 4 .npy,
-    rows in the order of samples.tsv; ``features_path``: TSV ``position`` 0..L-1. Sequences are
+    columns other than id, sequence, phenotype, line); ``onehot_path``: the compact tensor
+    (uint8 base codes N x L, read as float32 N x L x 4 by
+    :func:`seq2pheno.tensorfile.open_tensor`), rows in the order of samples.tsv; ``features_path``: TSV ``position`` 0..L-1. Sequences are
     validated while encoding (errors name ``source``, the file the sequences came from, and
     ``df.line``); every file is written to a temporary name and renamed when complete.
     Returns {"n", "length", "n_phenotyped", "n_unphenotyped"}.
@@ -996,7 +1000,7 @@ def write_cohort(df: pd.DataFrame, *, samples_path, onehot_path, features_path,
         raise ValueError(f"cohort table lacks column(s) {missing}")
     lines = df["line"].tolist() if "line" in df else None
     n, length = encode.write_onehot(onehot_path, df["sequence"].tolist(), allow_n=allow_n,
-                                    source=source, lines=lines)
+                                    source=source, lines=lines, compact=True)
     extra = [c for c in df.columns if c not in ("id", "sequence", "phenotype", "line")]
     write_table_atomic(df[["id", "phenotype", *extra]], samples_path)
     _write_features(length, features_path)

@@ -58,7 +58,8 @@ def curate(samples_path, onehot_path, settings: dict, *, out: dict, log) -> dict
             dist = cur.group_distances(x, groups)
         else:
             groups, dist = exact_groups, None
-    ceiling = cur.replicate_repeatability(y, exact_groups)
+    replicates = cur.replicate_summary(y, exact_groups)
+    ceiling = replicates["ceiling"]
     del exact_groups
     res = cur.resolve(y, groups, mode=mode, distances=dist)
     n_kept_phenotyped = int(np.count_nonzero(~np.isnan(res.kept_phenotype)))
@@ -99,6 +100,7 @@ def curate(samples_path, onehot_path, settings: dict, *, out: dict, log) -> dict
         "n_kept_phenotyped": n_kept_phenotyped,
         "removed_by_reason": res.removed_by_reason(),
         "noise_ceiling": ceiling,
+        "replicates": replicates,
     }
     write_chunks(len(in_dup), duplicates, out["duplicates"])
     write_chunks(len(res.removed), lambda s, e: res.removed_table(ids, s, e), out["removed"])
@@ -178,15 +180,38 @@ def train(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
     tr, va = design.subset("train"), design.subset("valid")
     log.info("model %s (%s): %d training and %d validation samples, tensor %s", name, kind.KIND, len(tr),
              len(va), "x".join(map(str, onehot.shape)))
-    model, history = kind.fit(_rows(design, onehot, tr), _rows(design, onehot, va), spec, seed=seed, log=log)
+    # kinds whose fit takes a backup_dir (the CNNs) keep their training state beside the model
+    # (not a Snakemake output, so not deleted with an incomplete job's outputs): a job killed
+    # by a time limit or preemption resumes after its last completed epoch when rerun
+    import inspect
+
+    backup = {}
+    if "backup_dir" in inspect.signature(kind.fit).parameters:
+        backup["backup_dir"] = Path(out["model"]).parent / ".backup"
+    model, history = kind.fit(_rows(design, onehot, tr), _rows(design, onehot, va), spec, seed=seed, log=log,
+                              **backup)
     kind.save(model, out["model"])
     write_tsv(history, out["history"])
+    if backup:
+        from .train import remove_backup
+
+        remove_backup(backup["backup_dir"])
 
 
-def evaluate(paths: dict, kind: str | None = None, *, out: dict, log) -> None:
+def _coverage(test: pd.DataFrame) -> float | None:
+    ok = np.isfinite(test["observed"].to_numpy(dtype=float))
+    if not ok.any():
+        return None
+    t = test[ok]
+    return float(((t["observed"] >= t["lower"]) & (t["observed"] <= t["upper"])).mean())
+
+
+def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: dict, log) -> None:
     """Predict every kept sample -> predictions.tsv, metrics.json, predict_unphenotyped.tsv.
 
-    ``kind``: the model's kind (from the config); None reads it from the artefact. With a
+    ``kind``: the model's kind (from the config); None reads it from the artefact. Every
+    prediction has a ``level`` interval (``lower``, ``upper``: split-conformal, calibrated on the
+    validation samples); GBLUP adds its ``reliability`` (1 - PEV / sigma2_g G_ii). With a
     haplotype tensor a sample's prediction is the mean of its rows' predictions; every output
     has one row per sample.
     """
@@ -195,14 +220,27 @@ def evaluate(paths: dict, kind: str | None = None, *, out: dict, log) -> None:
 
     design, onehot = _design_and_tensor(paths)
     _log_haplotypes(design, log)
+    from .reliability import conformal_interval
+
     kind = kind or models.artefact_kind(paths["model"])
     model = models.load_trained(paths["model"], kind)
-    predicted = models.KINDS[kind].predict(model, _rows(design, onehot, np.arange(len(design.ids))))
+    everyone = _rows(design, onehot, np.arange(len(design.ids)))
+    predicted = models.KINDS[kind].predict(model, everyone)
     phenotyped = design.split != "unphenotyped"
-    predictions = pd.DataFrame({"id": design.ids, "split": design.split,
-                                "observed": design.phenotype, "predicted": predicted})[phenotyped]
+    va = design.split == "valid"
+    # split-conformal interval at ``level``, calibrated on the validation samples
+    lower, upper = conformal_interval(design.phenotype[va], predicted[va], predicted, level=level)
+    table = pd.DataFrame({"id": design.ids, "split": design.split, "observed": design.phenotype,
+                          "predicted": predicted, "lower": lower, "upper": upper})
+    if kind == "gblup":
+        from .reliability import gblup_reliability
+
+        table["reliability"] = gblup_reliability(model, everyone, _rows(design, onehot, design.subset("train")),
+                                                 _rows(design, onehot, design.subset("valid")))
+    predictions = table[phenotyped]
     metrics = metrics_by_split(design.phenotype[phenotyped], predicted[phenotyped], design.split[phenotyped])
-    unphenotyped = pd.DataFrame({"id": design.ids[~phenotyped], "predicted": predicted[~phenotyped]})
+    metrics["interval"] = {"level": level, "test_coverage": _coverage(predictions[predictions.split == "test"])}
+    unphenotyped = table[~phenotyped].drop(columns=["split", "observed"])
     unphenotyped = unphenotyped.sort_values("predicted", ascending=False, kind="stable")
     unphenotyped["rank"] = np.arange(1, len(unphenotyped) + 1)
     write_tsv(predictions, out["predictions"])
@@ -214,6 +252,38 @@ def evaluate(paths: dict, kind: str | None = None, *, out: dict, log) -> None:
             log.info("%s: n = %d, R² = %.4f, Pearson r = %.4f", name, m["n"], m["r2"], m["pearson_r"])
     if len(unphenotyped):
         log.info("scored %d unphenotyped samples", len(unphenotyped))
+
+
+def select_candidate(candidates: list[str], model_paths: list, history_paths: list, *, out: dict, log) -> str:
+    """The candidate with the lowest validation loss (its history's best epoch) becomes the
+    model: its artefact and history copied to out['model'|'history']; out['selection'] lists
+    candidate, validation loss, chosen. Returns the chosen candidate."""
+    import shutil
+
+    losses = []
+    for name, path in zip(candidates, history_paths):
+        h = read_tsv(path)
+        loss = pd.to_numeric(h.get("val_loss"), errors="coerce") if "val_loss" in h else pd.Series(dtype=float)
+        losses.append(float(loss.min()) if loss.notna().any() else np.inf)
+        log.info("candidate %s: validation loss %.5f", name, losses[-1])
+    best = int(np.argmin(losses))
+    table = pd.DataFrame({"candidate": candidates, "validation_loss": losses,
+                          "chosen": np.arange(len(candidates)) == best})
+    with atomic_path(out["model"]) as tmp:
+        shutil.copyfile(model_paths[best], tmp)
+    with atomic_path(out["history"]) as tmp:
+        shutil.copyfile(history_paths[best], tmp)
+    write_tsv(table, out["selection"])
+    log.info("chose %s (validation loss %.5f)", candidates[best], losses[best])
+    return candidates[best]
+
+
+def gather_selection(folds: list[str], paths: list, *, out, log) -> None:
+    """Every fold's selection table, with a ``fold`` column."""
+    table = pd.concat([read_tsv(p).assign(fold=f) for f, p in zip(folds, paths)], ignore_index=True)
+    write_tsv(table[["fold", "candidate", "validation_loss", "chosen"]], out)
+    chosen = table[table["chosen"]].groupby("candidate").size()
+    log.info("chosen: %s", ", ".join(f"{c} on {n} fold(s)" for c, n in chosen.items()))
 
 
 # ---- cross-validation -------------------------------------------------------------------
@@ -337,9 +407,13 @@ def evaluation_summary(models: list[str], folds: list[str], metrics_paths: list,
 
 
 def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
-    """Write the cohort's HTML report from the workflow's outputs."""
+    """The cohort's HTML report (out['html']) and its verdict as data (out['summary']:
+    results/{cohort}/summary.json, see :func:`seq2pheno.cohort_summary.summarise`)."""
     from . import report as rep
+    from .cohort_summary import summarise
 
+    if isinstance(out, (str, Path)):
+        out = {"html": out}
     models = list(params["models"])
     files = {k: paths[k] for k in ("samples", "features", "kept", "removed", "split", "distribution",
                                    "curate_summary")}
@@ -347,16 +421,66 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
                  history=list(paths["histories"]))
     if paths.get("truth"):
         files["truth"] = paths["truth"]
+    evaluation = [str(p) for p in paths.get("evaluation") or []]
+    files["per_fold"] = next((p for p in evaluation if p.endswith("per_fold.tsv")), None)
     kinds = dict(params["kinds"])
     ctx = rep.load_context(cohort, files, models, source=params["cohort"]["source"], model_kinds=kinds)
-    ctx["extra_sections"] = _extra_sections(paths, models)
-    rep.write_report(out, ctx)
-    log.info("report written to %s", out)
+    ctx["scheme"] = (params.get("evaluation") or {}).get("scheme", "holdout")
+    split_table = read_tsv(paths["split"])
+    ctx["fold_sizes"] = {"train": int((split_table["split"] == "train").sum()),
+                         "test": int((split_table["split"] == "test").sum())}
+    ctx["relatives"] = _relatives(paths, split_table)
+    summary = summarise(ctx)
+    ctx["summary"] = summary
+    if summary.get("ceiling"):
+        c = summary["ceiling"]
+        ctx["noise_ceiling"] = {"value": c["value"], "source": c["label"]}
+    else:
+        ctx.pop("noise_ceiling", None)
+    from .config import GENOTYPE_SOURCES
+
+    ctx["extra_sections"] = _extra_sections(paths, models, kinds=kinds,
+                                            genotype=params["cohort"]["source"] in GENOTYPE_SOURCES)
+    rep.write_report(out["html"], ctx)
+    if out.get("summary"):
+        write_json(summary, out["summary"])
+    log.info("report written to %s; verdict: %s", out["html"], summary.get("sentence"))
 
 
-def _extra_sections(paths: dict, models: list[str]) -> list[dict]:
-    """Interpretation and unphenotyped-ranking sections from whatever outputs are inputs."""
+def _relatives(paths: dict, split_table: pd.DataFrame) -> dict | None:
+    """Genotype cohorts: how close the test samples are to the training samples (first fold)."""
+    from .kinship import max_kinship_to
+    from .verdict import relatives_note
+
+    files = paths.get("kinship") or []
+    files = [files] if isinstance(files, (str, Path)) else [str(f) for f in files]
+    kin = next((f for f in files if f.endswith("kinship.tsv")), None)
+    if kin is None:
+        return None
+    test = split_table.loc[split_table["split"] == "test", "id"].to_numpy(dtype=str)
+    train = split_table.loc[split_table["split"].isin(["train", "valid"]), "id"].to_numpy(dtype=str)
+    summary = read_json(paths["curate_summary"]) if paths.get("curate_summary") else {}
+    if summary.get("relationship_measure") is None and "relationship_measure" in summary:
+        return relatives_note(None, reason_if_missing=summary.get("relationship_reason")
+                              or "no sites to estimate kinship from")
+    best = max_kinship_to(kin, test, train)
+    note = relatives_note(best)
+    note["measure"] = summary.get("relationship_measure")
+    note["max_kinship_to_train"] = {"id": list(test), "kinship": [float(v) for v in best]}
+    return note
+
+
+def _extra_sections(paths: dict, models: list[str], *, kinds: dict | None = None,
+                    genotype: bool = False) -> list[dict]:
+    """Interpretation and unphenotyped-ranking sections from whatever outputs are inputs.
+
+    ``paths["interpretation"]``: the files under interpret/{model}/ (what each model's kind
+    gives: ISM files, effects.tsv or kmers.tsv); ``paths["features"]``: data/features.tsv;
+    ``genotype``: a genotype cohort (markers along the genome, with their alleles, instead of
+    sequence logos and filter motifs where the tensor is per marker); ``kinds``: model -> kind.
+    """
     from . import report_sections as rs
+    from .coefficients import per_marker
     from .filters import read_meme
 
     sections = []
@@ -366,7 +490,17 @@ def _extra_sections(paths: dict, models: list[str]) -> list[dict]:
     by_model: dict[str, dict[str, str]] = {}
     for path in paths.get("interpretation", []):
         by_model.setdefault(Path(path).parent.name, {})[Path(path).name] = path
+    kinds = kinds or {}
+    features = read_tsv(paths["features"]) if paths.get("features") else None
+    markers = genotype and per_marker(features)
     for model, files in by_model.items():
+        if "ism_maps.npz" not in files:
+            effects = read_tsv(files["effects.tsv"]) if "effects.tsv" in files else None
+            kmers = read_tsv(files["kmers.tsv"]) if "kmers.tsv" in files else None
+            if effects is not None or kmers is not None:
+                sections.append(rs.coefficients_section(model, kinds.get(model, "linear"), effects=effects,
+                                                        kmers=kmers, genotype=genotype))
+            continue
         with np.load(files["ism_maps.npz"]) as maps:
             global_map = maps["global_map"]
         recovery = read_json(files["truth_recovery.json"]) if "truth_recovery.json" in files else None
@@ -374,7 +508,8 @@ def _extra_sections(paths: dict, models: list[str]) -> list[dict]:
             model, ism=read_tsv(files["ism.tsv"]), global_map=global_map,
             saliency=read_tsv(files["saliency.tsv"]), pwms=read_meme(files["filters.meme"]),
             influence=read_tsv(files["filter_influence.tsv"]),
-            interactions=read_tsv(files["interactions.tsv"]), recovery=recovery, causal=causal))
+            interactions=read_tsv(files["interactions.tsv"]), recovery=recovery, causal=causal,
+            genotype=markers))
     rankings = {m: read_tsv(p) for m, p in zip(models, paths.get("unphenotyped", []))}
     ranking = rs.unphenotyped_section(rankings)
     if ranking:
@@ -386,16 +521,53 @@ def _extra_sections(paths: dict, models: list[str]) -> list[dict]:
 
 
 def select_best(metrics_paths, models, *, out, log) -> str:
-    """Write the name of the CNN with the best validation R² to ``out``; return it."""
+    """Write the name of the model of any kind with the best validation metric to ``out``;
+    return it. Validation Pearson r decides, validation R² breaks ties (and decides where r is
+    missing); the test split is never read. Ties left after both keep the first model."""
     scores = {}
     for name, path in zip(models, metrics_paths):
-        r2 = read_json(path).get("valid", {}).get("r2")
-        scores[name] = -np.inf if r2 is None else r2
-        log.info("%s: validation R² %s", name, r2)
-    best = max(models, key=lambda m: scores[m])
+        valid = read_json(path).get("valid") or {}
+        r, r2 = valid.get("pearson_r"), valid.get("r2")
+        score = tuple(-np.inf if v is None or not np.isfinite(float(v)) else float(v) for v in (r, r2))
+        scores[name] = score
+        log.info("%s: validation Pearson r %s, R² %s", name, r, r2)
+    best = max(models, key=lambda m: scores[m])    # max keeps the first of equal scores
     write_text(best + "\n", out)
-    log.info("interpreting %s", best)
+    log.info("interpreting %s (best validation Pearson r, then R²)", best)
     return best
+
+
+def interpret_coefficients(paths: dict, settings: dict, *, genotype: bool, out: dict, log) -> None:
+    """The interpretation of a model whose parameters explain it (``INTERPRETATION``
+    "coefficients"): out['effects'] (effects.tsv, :func:`seq2pheno.coefficients.effects_table`:
+    per position and base, or per marker with chrom, pos, ref, alt and the effect of one ALT
+    allele) or, for kinds with ``top_kmers`` (kmer_ridge), out['kmers'] (kmers.tsv).
+
+    paths: ``model`` (the first fold's artefact), ``features`` (data/features.tsv).
+    """
+    from . import coefficients, models
+
+    model = models.load_trained(paths["model"])
+    kind = models.KINDS[models.kind_of_model(model)]
+    if out.get("kmers"):
+        table = kind.top_kmers(model, int(settings.get("top_kmers", 50)))
+        write_tsv(table, out["kmers"])
+        log.info("%s: the %d k-mers with the largest effects written", kind.KIND, len(table))
+        return
+    features = read_tsv(paths["features"]) if paths.get("features") else None
+    effects = kind.effects(model)
+    if effects is None or np.ndim(effects) != 2:
+        log.info("%s: no per-position effects (effects() gave %s); effects.tsv is empty",
+                 kind.KIND, "None" if effects is None else f"shape {np.shape(effects)}")
+        write_tsv(coefficients.empty_effects(), out["effects"])
+        return
+    table = coefficients.effects_table(effects, features, signed=bool(kind.LINEAR), genotype=genotype)
+    write_tsv(table, out["effects"])
+    top = table.sort_values("rank").head(5)
+    log.info("%s: %s of %d %s written; largest: %s", kind.KIND,
+             "effects" if kind.LINEAR else "importances", len(table),
+             "markers" if "alt_effect" in table and "effect_A" not in table else "positions",
+             ", ".join(f"{p} ({v:.3g})" for p, v in zip(top["position"], top["importance"])))
 
 
 def interpreted_rows(design, n: int, seed: int) -> np.ndarray:
@@ -413,6 +585,62 @@ def interpreted_rows(design, n: int, seed: int) -> np.ndarray:
     return test
 
 
+class _TensorRows:
+    """Rows ``rows`` of a tensor (array, memmap or TensorFile) read on demand, float32: what the
+    interpretation functions take as ``x`` (shape, len, slices) without holding every row."""
+
+    def __init__(self, tensor, rows: np.ndarray):
+        self.tensor, self.rows = tensor, np.asarray(rows, dtype=np.int64)
+        self.shape = (len(self.rows), *tuple(tensor.shape[1:]))
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            raise TypeError("rows of an interpreted tensor are read by slices")
+        rows = self.rows[key]
+        if len(rows) == 0:
+            return np.zeros((0, *self.shape[1:]), dtype=np.float32)
+        return np.asarray(self.tensor[rows], dtype=np.float32)
+
+
+class _NpzStream:
+    """An .npz written array by array, a large array chunk by chunk (as np.savez_compressed
+    writes it, without holding the array): ``add(name, array)``, ``stream(name, shape, dtype,
+    chunks)``. Atomic: the file appears complete or not at all."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        import zipfile
+
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self.zf = zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        return self
+
+    def __exit__(self, *exc):
+        self.zf.close()
+        return self._atomic.__exit__(*exc)
+
+    def stream(self, name: str, shape: tuple, dtype, chunks) -> None:
+        from numpy.lib import format as npf
+
+        dtype = np.dtype(dtype)
+        with self.zf.open(f"{name}.npy", "w", force_zip64=True) as fh:
+            npf.write_array_header_1_0(fh, {"descr": npf.dtype_to_descr(dtype), "fortran_order": False,
+                                           "shape": tuple(int(v) for v in shape)})
+            for chunk in chunks:
+                fh.write(np.ascontiguousarray(chunk, dtype=dtype).tobytes())
+
+    def add(self, name: str, array) -> None:
+        array = np.asarray(array)
+        self.stream(name, array.shape, array.dtype, [array])
+
+
 def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     """ISM, saliency, filter PWMs and influence, pairwise epistasis for one CNN.
 
@@ -420,53 +648,99 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     each chosen sample, each with the sample's phenotype (ism_maps.npz then has a ``haplotype``
     array, 0 or 1, beside ``ids``). ISM deltas are the model's change on one row; a sample's
     prediction averages its two rows, so a change on one haplotype moves it by half the delta.
+
+    Memory: ``settings["memory_mb"]`` bounds the job's peak RSS. The rows are read from the
+    tensor chunk by chunk, ISM deltas and the rows are streamed into ism_maps.npz, and every
+    step sizes its chunks of sequences and mutants to the working memory the process has left
+    under the bound (:func:`seq2pheno.ism.working_mb`). Filter motifs are drawn for sequence
+    tensors only: on a per-marker genotype tensor a filter's window spans neighbouring marker
+    columns, which is no motif (filters.meme and filters.tsv are then empty; influence stays).
     """
-    import keras
+    import keras  # noqa: F401  (the backend is configured by the caller)
 
-    from . import filters, interactions, ism
+    from . import filters, interactions, ism, models
+    from .coefficients import per_marker
 
+    limit_mb = float(settings.get("memory_mb") or 2000)
     design, onehot = _design_and_tensor(paths)
     features = read_tsv(paths["features"])
-    model = keras.models.load_model(paths["model"])
+    model = models.load_trained(paths["model"], "cnn")
     chosen = interpreted_rows(design, settings["n_sequences"], settings["seed"])
     trows = design.tensor_rows(chosen)
     order = np.argsort(trows, kind="stable")
-    x = np.asarray(onehot[trows[order]], dtype=np.float32)
+    x = _TensorRows(onehot, trows[order])
     ids = design.per_row(design.ids, chosen)[order]
     y = design.per_row(design.phenotype, chosen)[order]
     extra = {"haplotype": trows[order] % design.rows_per_sample} if design.rows_per_sample > 1 else {}
-    log.info("interpreting %d test sequences of length %d%s", len(x), x.shape[1],
+    N, L = x.shape[0], x.shape[1]
+    log.info("interpreting %d test sequences of length %d%s", N, L,
              f" (both haplotypes of {len(chosen)} samples)" if extra else "")
 
-    deltas = ism.ism(model, x, log=log)
-    importance = ism.position_importance(deltas)
-    global_map = ism.global_map(deltas)
-    sal = ism.saliency_importance(ism.saliency(model, x))
+    def budget(step: str) -> float:
+        mb = ism.working_mb(limit_mb)
+        log.info("%s: working memory %.0f MB (peak-RSS bound %.0f MB, RSS now %.0f MB)",
+                 step, mb, limit_mb, ism.rss_mb())
+        return mb
+
+    abs_sum = np.zeros(L)
+    signed_sum = np.zeros((L, 4))
+    block = max(1, int(ism.budget_bytes(budget("rows")) // max(16 * L, 1)))
+
+    def delta_chunks():
+        for _, d in ism.ism_chunks(model, x, log=log, memory_mb=budget("ISM")):
+            abs_sum[:] += np.abs(d).sum(axis=(0, 2))
+            signed_sum[:] += d.sum(axis=0)
+            yield d.astype(np.float32)
+
+    with _NpzStream(out["ism_maps"]) as npz:
+        npz.add("ids", ids)
+        npz.stream("onehot", x.shape, np.float32, (x[s:s + block] for s in range(0, N, block)))
+        npz.stream("deltas", x.shape, np.float32, delta_chunks())
+        importance = abs_sum / (3.0 * N)
+        global_map = signed_sum / N
+        npz.add("global_map", global_map)
+        for k, v in extra.items():
+            npz.add(k, v)
+    sal_sum = np.zeros(L)
+    for _, g in ism.saliency_chunks(model, x, memory_mb=budget("saliency")):
+        sal_sum += np.abs(g.sum(axis=2)).sum(axis=0)
+    sal = sal_sum / N
     log.info("saliency vs ISM importance: Spearman rho = %.3f",
              ism.compare_importance(importance, sal)["spearman_r"])
     table = ism.importance_table(importance, features)
     for base, col in zip("ACGT", global_map.T):
         table[f"mean_delta_{base}"] = col
     write_tsv(table, out["ism"])
-    with atomic_path(out["ism_maps"]) as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, ids=ids, deltas=deltas.astype(np.float32), onehot=x, global_map=global_map,
-                            **extra)
     saliency_table = ism.importance_table(sal)[["position", "importance", "rank"]].rename(
         columns={"importance": "saliency"})
     saliency_table["ism_rank"] = table["rank"]
     write_tsv(saliency_table, out["saliency"])
 
-    pwms = filters.filter_pwms(model, x)
+    if per_marker(features):
+        pwms = []
+        log.info("per-marker genotype tensor: no filter motifs (a filter's window spans "
+                 "neighbouring markers); filter influence only")
+    else:
+        pwms = filters.filter_pwms(model, x, memory_mb=budget("filter motifs"))
     filters.write_meme(out["meme"], pwms)
     write_tsv(pd.DataFrame([{k: v for k, v in p.items() if k != "pfm"} for p in pwms],
                            columns=["filter", "n_hits", "informative", "top_positions"]), out["filters"])
-    influence = filters.filter_influence(model, x, y)
+    influence = filters.filter_influence(model, x, y, memory_mb=budget("filter influence"))
     write_tsv(influence, out["influence"])
     log.info("%d of %d filters informative", sum(p["informative"] for p in pwms), len(pwms))
 
     top = np.sort(np.argsort(-importance, kind="stable")[: settings["top_positions"]])
-    pairs = interactions.pairwise_epistasis(model, x, top, log=log)
+    pairs = interactions.pairwise_epistasis(model, x, top, log=log, memory_mb=budget("epistasis"))
     write_tsv(pairs, out["interactions"])
+    log.info("interpretation done: peak RSS %.0f MB (bound %.0f MB)", _peak_rss_mb(), limit_mb)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2 ** 20 if sys.platform == "darwin" else 1024)
 
 
 def truth_recovery(paths: dict, *, out, log) -> None:

@@ -8,6 +8,16 @@ instead of a memory map: the rows read sit in the kernel's page cache, shared an
 and never accumulate in the process's resident set (a memory-mapped file counts every page
 it has touched in the resident set until it is unmapped, so one epoch over a memory-mapped
 3 GB tensor shows a 3 GB peak RSS). Files are ordinary ``.npy``: ``np.load`` reads them.
+
+Sequence cohorts are stored compactly, one byte per base: a ``.npy`` of uint8 codes, shape
+N x L, whose code -> composition table is fixed here (:data:`CODE_SYMBOLS`,
+:data:`CODE_COMPOSITION`: 0-3 = A, C, G, T, 4 = N (0.25 each), 5-14 = the IUPAC ambiguity
+codes R Y S W K M B D H V, split evenly, so a heterozygote R is exactly 0.5 A + 0.5 G), so the
+file needs no sidecar: a 2-D uint8 ``.npy`` *is* the compact format. :func:`open_tensor`
+recognises it (ndim 2, dtype uint8) and returns a :class:`CodedTensor`, which reads the codes
+and expands them to float32 one-hot rows per read: shape N x L x 4, dtype float32, indexed
+exactly as a :class:`TensorFile` of the float32 tensor would be (16 times less disk and page
+cache). ``np.load`` of such a file gives the codes, not the one-hot rows.
 """
 
 from __future__ import annotations
@@ -20,6 +30,18 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
+
+#: base code -> symbol of the compact sequence tensors (uint8 N x L); see :data:`CODE_COMPOSITION`
+CODE_SYMBOLS = "ACGTNRYSWKMBDHV"
+_CODE_BASES = ("A", "C", "G", "T", "ACGT", "AG", "CT", "CG", "AT", "GT", "AC", "CGT", "AGT", "ACT", "ACG")
+#: base code -> float32 (A, C, G, T) composition: one-hot for 0-3, the bases split evenly above
+CODE_COMPOSITION = np.zeros((len(_CODE_BASES), 4), dtype=np.float32)
+for _code, _bases in enumerate(_CODE_BASES):
+    for _b in _bases:
+        CODE_COMPOSITION[_code, "ACGT".index(_b)] = 1.0 / len(_bases)
+CODE_COMPOSITION.flags.writeable = False
+#: the dtype of a compact (coded) sequence tensor; 2-D files of it are read as :class:`CodedTensor`
+CODE_DTYPE = np.dtype(np.uint8)
 
 _MAGIC = b"\x93NUMPY\x01\x00"
 #: header length of the files written here (magic + length + dict text): room for any N
@@ -212,9 +234,88 @@ class TensorFile:
         return f"TensorFile({str(self.path)!r}, shape={self.shape}, dtype={self.dtype})"
 
 
-def open_tensor(path) -> TensorFile:
-    """Open a ``.npy`` tensor for reading in row blocks (see :class:`TensorFile`)."""
-    return TensorFile(path)
+def expand_codes(codes, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 compositions (``codes.shape + (4,)``) of base codes (see :data:`CODE_COMPOSITION`).
+
+    ValueError for a code outside the table (a corrupt or foreign file)."""
+    codes = np.asarray(codes)
+    if codes.size and int(codes.max()) >= len(CODE_COMPOSITION):
+        raise ValueError(f"base code {int(codes.max())} is not in the code table "
+                         f"(0-{len(CODE_COMPOSITION) - 1}: {CODE_SYMBOLS})")
+    # mode="clip": a plain gather (the codes are checked above), several times faster than "raise"
+    return np.take(CODE_COMPOSITION, codes, axis=0, out=out, mode="clip")
+
+
+def _is_simple(index) -> bool:
+    return isinstance(index, (slice, int, np.integer)) and not isinstance(index, bool)
+
+
+class CodedTensor:
+    """A compact sequence tensor (uint8 codes N x L on disk) read as float32 one-hot rows N x L x 4.
+
+    Indexing, ``shape``, ``dtype`` (float32), ``ndim`` (3), ``len`` and ``np.asarray`` behave as
+    for a :class:`TensorFile` of the float32 tensor: ``t[idx]`` reads the codes of the rows by
+    positioned reads and expands them (:func:`expand_codes`); a column slice (``t[a:b, c:d]``)
+    is applied to the codes first. ``codes`` is the :class:`TensorFile` of the codes themselves.
+    """
+
+    def __init__(self, codes: "TensorFile | str | os.PathLike"):
+        self.codes = codes if isinstance(codes, TensorFile) else TensorFile(codes)
+        if self.codes.ndim != 2 or self.codes.dtype != CODE_DTYPE:
+            raise ValueError(f"{self.codes.path}: a coded tensor is uint8 N x L, not "
+                             f"{self.codes.dtype} {self.codes.shape}")
+        self.path = self.codes.path
+        self.shape = (*self.codes.shape, 4)
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 3
+        self.row_shape = self.shape[1:]
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __getitem__(self, key):
+        rest = ()
+        if isinstance(key, tuple):
+            key, rest = key[0], key[1:]
+        codes = self.codes[key]
+        if rest and len(rest) <= 2 and all(map(_is_simple, rest)):
+            out = expand_codes(codes[..., rest[0]])      # columns picked on the codes
+            return out if len(rest) == 1 else out[..., rest[1]]
+        out = expand_codes(codes)
+        if not rest:
+            return out
+        return out[rest] if isinstance(key, (int, np.integer)) else out[(slice(None), *rest)]
+
+    def close(self) -> None:
+        self.codes.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CodedTensor({str(self.path)!r}, shape={self.shape}, codes={self.codes.dtype})"
+
+
+def is_coded(tensor) -> bool:
+    """Whether ``tensor`` (an array or a reader) holds base codes (uint8 N x L), not compositions."""
+    return getattr(tensor, "ndim", None) == 2 and np.dtype(getattr(tensor, "dtype", None)) == CODE_DTYPE
+
+
+def open_tensor(path) -> "TensorFile | CodedTensor":
+    """Open a ``.npy`` tensor for reading in row blocks.
+
+    A compact sequence tensor (uint8 N x L base codes) is returned as a :class:`CodedTensor`
+    (float32 one-hot rows N x L x 4 on reading); any other ``.npy`` as a :class:`TensorFile`.
+    """
+    t = TensorFile(path)
+    return CodedTensor(t) if is_coded(t) else t
 
 
 def iter_blocks(tensor, block_rows: int):

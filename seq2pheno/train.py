@@ -16,9 +16,14 @@ before Keras is imported (the workflow's scripts do; on GPUs this is required).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import os
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,11 +65,13 @@ def _make_batches_class():
         (``x`` of shape ``(<=batch_size, L, 4)`` float32, ``y`` of shape ``(b, 1)``).
         With ``shuffle=True`` the order is a fresh permutation each epoch drawn from
         ``np.random.default_rng([seed, epoch])``, so it is reproducible and independent of
-        how many batches were read before; ``on_epoch_end`` advances the epoch.
+        how many batches were read before; ``on_epoch_end`` advances the epoch. With
+        ``rc_augment=True`` each row of batch ``i`` is reverse-complemented
+        (``x[::-1, ::-1]``) with probability 1/2, drawn from ``[seed, epoch, i, 7]``.
         """
 
         def __init__(self, onehot, idx, y=None, weights=None, *, batch_size: int = 64,
-                     shuffle: bool = False, seed: int = 0):
+                     shuffle: bool = False, seed: int = 0, rc_augment: bool = False):
             super().__init__(workers=1, use_multiprocessing=False, max_queue_size=10)
             self.onehot = onehot
             self.idx = np.asarray(idx, dtype=np.int64)
@@ -77,6 +84,7 @@ def _make_batches_class():
             self.batch_size = int(batch_size)
             self.shuffle = bool(shuffle)
             self.seed = int(seed)
+            self.rc_augment = bool(rc_augment)
             self.epoch = 0
             self._order = self._make_order()
 
@@ -102,6 +110,12 @@ def _make_batches_class():
                 raise IndexError(i)
             pos = self.positions(i)
             x = np.asarray(self.onehot[self.idx[pos]], dtype=np.float32)
+            if self.rc_augment:
+                # reverse complement (positions and channels A,C,G,T reversed) each row with
+                # probability 1/2, drawn from [seed, epoch, batch]: reproducible
+                flip = np.random.default_rng([self.seed, self.epoch, i, 7]).random(len(x)) < 0.5
+                x = np.array(x, copy=True)
+                x[flip] = x[flip, ::-1, ::-1]
             if self.y is None:
                 return (x,)
             y = self.y[pos].reshape(-1, 1)
@@ -120,13 +134,13 @@ _BATCHES_CLS = None
 
 
 def one_hot_batches(onehot, idx, y=None, weights=None, *, batch_size: int = 64,
-                    shuffle: bool = False, seed: int = 0):
+                    shuffle: bool = False, seed: int = 0, rc_augment: bool = False):
     """Build the ``keras.utils.PyDataset`` described in ``_OneHotBatches`` (see its docstring)."""
     global _BATCHES_CLS
     if _BATCHES_CLS is None:
         _BATCHES_CLS = _make_batches_class()
     return _BATCHES_CLS(onehot, idx, y, weights, batch_size=batch_size, shuffle=shuffle,
-                        seed=seed)
+                        seed=seed, rc_augment=rc_augment)
 
 
 def _current_lr(optimizer) -> float:
@@ -163,8 +177,136 @@ def _epoch_logger(log: logging.Logger | None, total_epochs: int):
     return _EpochLog()
 
 
+BACKUP_FILE = "state.npz"
+
+
+def _fingerprint(spec, shape, seed, train_idx, valid_idx, zt, zv, weights) -> str:
+    """SHA-256 of everything that determines a training run: a backup is resumed only by the
+    same run (same spec, seed, tensor shape, rows, targets and weights)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"spec": spec, "shape": list(shape), "seed": int(seed)}, sort_keys=True,
+                        default=str).encode())
+    for a in (train_idx, valid_idx, zt, zv, weights):
+        h.update(b"|" if a is None else np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def read_backup(backup_dir) -> tuple[dict, dict[str, list[np.ndarray]]] | None:
+    """The state of an interrupted :func:`fit_cnn` in ``backup_dir`` as ``(meta, arrays)``, or
+    None when there is none (or it cannot be read: a fresh start)."""
+    path = Path(backup_dir) / BACKUP_FILE
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: [z[f"{k}/{i}"] for i in range(meta["counts"][k])]
+                      for k in meta["counts"]}
+    except Exception:                                           # noqa: BLE001  torn / foreign
+        return None
+    return meta, arrays
+
+
+def remove_backup(backup_dir) -> None:
+    """Delete the backup folder of :func:`fit_cnn` (after the trained model has been written)."""
+    if backup_dir is not None:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def _backup_callback(backup_dir, fingerprint, *, train_ds, stopper, reducer, epoch_log,
+                     total_epochs, resume):
+    """Keras callback that writes the whole training state at the end of every epoch into
+    ``backup_dir/state.npz`` (atomically: a kill leaves the previous epoch's file) and, when
+    ``resume`` = :func:`read_backup`'s result, puts it back at the start of training.
+
+    State: every model variable (weights, batch-norm statistics, dropout seed states), every
+    optimizer variable (Adam moments, iteration count, current learning rate; loss scale with
+    mixed precision), EarlyStopping (wait, best, best epoch, best weights), ReduceLROnPlateau
+    (wait, cooldown, best), the epoch-log rows and the training batches' epoch counter (which
+    fixes the shuffling and augmentation of the epochs still to run). It must come after those
+    callbacks in the list so that it saves their state after they have run for the epoch.
+    """
+    import keras
+
+    class _Backup(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            # runs after EarlyStopping / ReduceLROnPlateau reset themselves
+            if resume is None:
+                return
+            meta, arrays = resume
+            _restore_state(self.model, meta, arrays, train_ds=train_ds, stopper=stopper,
+                           reducer=reducer, epoch_log=epoch_log)
+
+        def on_epoch_end(self, epoch, logs=None):
+            done = bool(self.model.stop_training) or epoch + 1 >= total_epochs
+            _write_state(backup_dir, self.model, epoch + 1, done, fingerprint,
+                         train_ds=train_ds, stopper=stopper, reducer=reducer,
+                         epoch_log=epoch_log)
+
+    return _Backup()
+
+
+def _opt_variables(model):
+    return list(model.optimizer.variables)
+
+
+def _write_state(backup_dir, model, epochs_done, done, fingerprint, *, train_ds, stopper,
+                 reducer, epoch_log) -> None:
+    from .atomic import atomic_path
+
+    import keras
+
+    def numpy(vs):
+        return [np.asarray(keras.ops.convert_to_numpy(v)) for v in vs]
+
+    arrays = {"model": numpy(model.variables), "optimizer": numpy(_opt_variables(model)),
+              "best_weights": [np.asarray(w) for w in (stopper.best_weights or [])]}
+    meta = {"version": 1, "fingerprint": fingerprint, "epochs_done": int(epochs_done),
+            "done": bool(done), "dataset_epoch": int(train_ds.epoch),
+            "rows": epoch_log.rows,
+            "early_stopping": {"wait": int(stopper.wait),
+                               "best": None if stopper.best is None else float(stopper.best),
+                               "best_epoch": int(stopper.best_epoch),
+                               "stopped_epoch": int(stopper.stopped_epoch),
+                               "has_best_weights": stopper.best_weights is not None},
+            "reduce_lr": {"wait": int(reducer.wait), "cooldown_counter": int(reducer.cooldown_counter),
+                          "best": None if reducer.best is None else float(reducer.best)},
+            "counts": {k: len(v) for k, v in arrays.items()}}
+    flat = {f"{k}/{i}": a for k, v in arrays.items() for i, a in enumerate(v)}
+    with atomic_path(Path(backup_dir) / BACKUP_FILE) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, meta=np.array(json.dumps(meta, default=float)), **flat)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _restore_state(model, meta, arrays, *, train_ds, stopper, reducer, epoch_log) -> None:
+    model_vars = model.variables
+    if len(model_vars) != len(arrays["model"]):
+        raise ValueError("backup does not match the model")
+    for v, a in zip(model_vars, arrays["model"]):
+        v.assign(a)
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    opt_vars = _opt_variables(model)
+    if len(opt_vars) != len(arrays["optimizer"]):
+        raise ValueError("backup does not match the optimizer")
+    for v, a in zip(opt_vars, arrays["optimizer"]):
+        v.assign(a)
+    es = meta["early_stopping"]
+    stopper.wait, stopper.best = es["wait"], es["best"]
+    stopper.best_epoch, stopper.stopped_epoch = es["best_epoch"], es["stopped_epoch"]
+    stopper.best_weights = list(arrays["best_weights"]) if es["has_best_weights"] else None
+    rl = meta["reduce_lr"]
+    reducer.wait, reducer.cooldown_counter, reducer.best = (rl["wait"], rl["cooldown_counter"],
+                                                            rl["best"])
+    epoch_log.rows = [dict(r) for r in meta["rows"]]
+    train_ds.epoch = int(meta["dataset_epoch"])
+    train_ds._order = train_ds._make_order()
+
+
 def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weights=None,
-            seed: int = 0, log: logging.Logger | None = None):
+            seed: int = 0, log: logging.Logger | None = None, backup_dir=None):
     """Train the CNN of ``spec`` on rows ``train_idx`` of ``onehot``; early-stop on ``valid_idx``.
 
     onehot: ``N x L x 4`` float32 array or TensorFile (never loaded whole).
@@ -172,7 +314,7 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     in the same order; weights: optional training sample weights (length of train_idx).
     Targets are standardised with the training mean/SD (:func:`standardiser`). Training:
     Adam(``learning_rate``), MSE, ``batch_size``, up to ``epochs`` epochs, EarlyStopping on
-    ``val_loss`` (``patience``, best weights restored), ReduceLROnPlateau
+    ``val_loss`` (``patience``, ``min_delta``, best weights restored), ReduceLROnPlateau
     (``reduce_lr_patience``, ``reduce_lr_factor``), seeded by ``seed``. One log line per epoch.
 
     Returns ``(model, history)``: ``model`` is a ``keras.Sequential`` whose last layer is
@@ -180,6 +322,14 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     scale, shape ``(n, 1)``); ``history`` has columns epoch (1-based), loss, val_loss (MSE on
     the standardised scale), learning_rate, seconds (wall time of the epoch) and best (True
     for the epoch whose weights were restored).
+
+    backup_dir: None (no backup) or a folder where the whole training state is written at the
+    end of every epoch (``state.npz``, atomically). A run that finds a backup of the same
+    training (same spec, seed, rows, targets, weights) there resumes after its last completed
+    epoch and ends as an uninterrupted run would (weights, history and data order: equal within
+    1e-6 on the CPU); a backup of another run is removed. The backup is left in place (marked
+    finished) when this returns, so that a kill before the caller has written the model costs
+    nothing: the caller removes it with :func:`remove_backup` once the model is saved.
     """
     import keras
 
@@ -212,22 +362,49 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
 
     bs = spec["batch_size"]
     train_ds = one_hot_batches(onehot, train_idx, zt, weights, batch_size=bs, shuffle=True,
-                               seed=seed)
+                               seed=seed,
+                               rc_augment=spec.get("reverse_complement") == "augment")
     valid_ds = one_hot_batches(onehot, valid_idx, zv, batch_size=max(bs, 1024))
     epoch_log = _epoch_logger(log, spec["epochs"])
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec["patience"],
+                                            min_delta=spec.get("min_delta", 0.0),
                                             restore_best_weights=True)
-    callbacks = [
-        stopper,
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=spec["reduce_lr_factor"],
-                                          patience=spec["reduce_lr_patience"], min_lr=1e-6),
-        epoch_log,
-    ]
+    reducer = keras.callbacks.ReduceLROnPlateau(monitor="val_loss",
+                                                factor=spec["reduce_lr_factor"],
+                                                patience=spec["reduce_lr_patience"], min_lr=1e-6)
+    callbacks = [stopper, reducer, epoch_log]
+    resume = None
+    if backup_dir is not None:
+        fingerprint = _fingerprint(spec, onehot.shape, seed, train_idx, valid_idx, zt, zv,
+                                   weights)
+        resume = read_backup(backup_dir)
+        if resume is not None and resume[0].get("fingerprint") != fingerprint:
+            if log is not None:
+                log.warning("backup in %s is of another training run: starting afresh",
+                            backup_dir)
+            remove_backup(backup_dir)
+            resume = None
+        callbacks.append(_backup_callback(backup_dir, fingerprint, train_ds=train_ds,
+                                          stopper=stopper, reducer=reducer,
+                                          epoch_log=epoch_log, total_epochs=spec["epochs"],
+                                          resume=resume))
     if log is not None:
         log.info("training %s: %d train, %d valid, %d parameters, mean %.4g sd %.4g",
                  model.name, len(train_idx), len(valid_idx), model.count_params(), mean, sd)
-    model.fit(train_ds, validation_data=valid_ds, epochs=spec["epochs"], callbacks=callbacks,
-              verbose=0, shuffle=False)
+        if resume is not None:
+            log.info("resuming from the backup in %s: %d of %d epochs done%s", backup_dir,
+                     resume[0]["epochs_done"], spec["epochs"],
+                     " (training had finished)" if resume[0]["done"] else "")
+    if resume is not None and resume[0]["done"]:
+        # killed after the last epoch, before the model was written: nothing left to train
+        _restore_state(model, *resume, train_ds=train_ds, stopper=stopper, reducer=reducer,
+                       epoch_log=epoch_log)
+        if stopper.best_weights is not None:           # as EarlyStopping.on_train_end does
+            model.set_weights(stopper.best_weights)
+    else:
+        model.fit(train_ds, validation_data=valid_ds, epochs=spec["epochs"],
+                  callbacks=callbacks, verbose=0, shuffle=False,
+                  initial_epoch=0 if resume is None else int(resume[0]["epochs_done"]))
     history = pd.DataFrame(epoch_log.rows,
                            columns=["epoch", "loss", "val_loss", "learning_rate", "seconds"])
     if len(history):

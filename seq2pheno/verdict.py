@@ -431,7 +431,7 @@ def compare(models: Sequence[Mapping], paired=None, *, metric: str = "pearson_r"
     out["comparison"] = comparison
     pct = f"{100 * float(res.get('level', level)):g}"
     n = res.get("n")
-    how = "paired bootstrap" + (f" over {int(n):,} test samples" if n is not None else "")
+    how = res.get("how") or ("paired bootstrap" + (f" over {int(n):,} test samples" if n is not None else ""))
     interval = f"{pct} % interval {_fmt(lo)} to {_fmt(hi)}, {how}"
     chosen = " (chosen on validation)" if split == "valid" else ""
     if not _is_linear(best):

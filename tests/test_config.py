@@ -164,8 +164,18 @@ def test_models_of_a_cohort_follow_its_kind_unless_config_names_them():
     assert list(cohort_models(config, "s"))[:3] == ["default", "seed_cnn", "ridge"]
     assert {"gblup", "ridge", "default"} <= set(cohort_models(config, "g"))
     assert "kmer_ridge" not in cohort_models(config, "g")
-    assert model_entry(config, "g", "default") == {"preset": "genotype_cnn"}
-    assert model_entry(config, "s", "default") == {}
+    from seq2pheno.config import model_candidates
+
+    assert model_candidates(config, "g", "default") == ["genotype_cnn"]
+    assert model_candidates(config, "s", "default") == ["positional_cnn", "motif_cnn"]
+    assert model_candidates(config, "s", "ridge") is None
+    assert model_entry(config, "s", "default", "motif_cnn") == {"preset": "motif_cnn"}
+    tuned = validate_config({"cohorts": {"s": {"source": "table", "table": "x.csv"}},
+                             "models": {"default": {"epochs": 3}, "mine": {"preset": "seed_cnn"},
+                                        "pick": {"candidates": ["seed_cnn", "motif_cnn"], "epochs": 2}}})
+    assert model_entry(tuned, "s", "default", "positional_cnn") == {"preset": "positional_cnn", "epochs": 3}
+    assert model_candidates(tuned, "s", "mine") is None
+    assert model_candidates(tuned, "s", "pick") == ["seed_cnn", "motif_cnn"]
     named = validate_config({"cohorts": {"s": {"source": "table", "table": "x.csv",
                                                "models": {"ridge": {}}}},
                              "models": {"default": {}, "seed_cnn": {}}})

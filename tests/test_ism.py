@@ -186,3 +186,83 @@ def test_tables_and_comparison():
     sal = np.zeros((2, 4, 4))
     sal[:, 1, 2] = [1.0, -3.0]
     np.testing.assert_allclose(I.saliency_importance(sal), [0, 2.0, 0, 0])
+
+
+def _randomise_bn(model, seed=0):
+    """Non-trivial inference statistics for every BatchNormalization layer."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        for sub in ([layer] + list(getattr(getattr(layer, "core", None), "layers", []))):
+            if isinstance(sub, KL.BatchNormalization):
+                c = sub.gamma.shape[0]
+                sub.gamma.assign(rng.uniform(0.5, 2.0, c).astype("float32"))
+                sub.beta.assign(rng.normal(0, 0.5, c).astype("float32"))
+                sub.moving_mean.assign(rng.normal(0, 0.3, c).astype("float32"))
+                sub.moving_variance.assign(rng.uniform(0.2, 3.0, c).astype("float32"))
+    return model
+
+
+DEEP = {
+    "bn_conv_relu_maxpool": lambda: [KL.Conv1D(6, 5, padding="same"), KL.BatchNormalization(),
+                                     KL.Activation("relu"), KL.MaxPooling1D(2), KL.Flatten(),
+                                     KL.Dense(5, activation="relu"), KL.Dense(1)],
+    "dilated_two_convs": lambda: [KL.Conv1D(5, 3, padding="same", activation="relu"),
+                                  KL.Conv1D(4, 3, dilation_rate=2, activation="elu"),
+                                  KL.Conv1D(3, 2, dilation_rate=3, padding="same"),
+                                  KL.Flatten(), KL.Dense(4, activation="gelu"), KL.Dense(1)],
+    "bn_after_activation": lambda: [KL.Conv1D(4, 3, activation="relu"),
+                                    KL.BatchNormalization(), KL.Flatten(), KL.Dense(1)],
+    "global_max": lambda: [KL.Conv1D(6, 5, padding="same"), KL.BatchNormalization(),
+                           KL.Activation("relu"), KL.MaxPooling1D(2),
+                           KL.Conv1D(5, 3, padding="same", activation="relu"),
+                           KL.GlobalMaxPooling1D(), KL.Dense(4, activation="relu"),
+                           KL.Dense(1)],
+    "global_average": lambda: [KL.Conv1D(6, 4, activation="relu"), KL.AveragePooling1D(2),
+                               KL.Conv1D(3, 3, dilation_rate=2, activation="tanh"),
+                               KL.GlobalAveragePooling1D(), KL.Dense(4, activation="softplus"),
+                               KL.Dense(1)],
+    "global_average_affine": lambda: [KL.Conv1D(4, 3, padding="same"), KL.BatchNormalization(),
+                                      KL.GlobalAveragePooling1D(),
+                                      KL.Dense(5, activation="gelu"), KL.Dense(1)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEEP))
+def test_fast_ism_of_new_layers_equals_naive(name):
+    model = _randomise_bn(with_scale(DEEP[name]()))
+    assert I.supports_fast_ism(model) == (True, "ok")
+    x = onehot(4, seed=2)
+    x[0, 2] = 0.25
+    x[1, 5] = [0.5, 0.0, 0.5, 0.0]
+    fast = I.ism(model, x, batch_size=200)
+    naive = I.naive_ism(model, x, batch_size=200)
+    assert np.abs(naive).max() > 1e-3
+    assert np.abs(fast - naive).max() / 2.5 <= 1e-5
+    assert np.all(fast[x == 1.0] == 0.0)
+    assert np.abs(I.ism(model, x, batch_size=200, compiled=False) - naive).max() / 2.5 <= 1e-5
+
+
+@pytest.mark.parametrize("overrides", [
+    {"reverse_complement": "average"},
+    {"reverse_complement": "average", "global_pool": "max"},
+    {"global_pool": "average"},
+    {},
+])
+def test_motif_preset_ism_equals_naive(overrides):
+    from seq2pheno.models import build_cnn, resolve_spec
+
+    length = 40
+    spec = resolve_spec("m", dict({"preset": "motif_cnn"}, **overrides))
+    for c in spec["conv"]:
+        c["filters"] = 8
+    spec["conv"][0]["kernel_size"] = 7
+    spec["dense"][0]["units"] = 6
+    core = build_cnn(spec, (length, 4))
+    model = _randomise_bn(with_scale(list(core.layers), length=length))
+    assert I.supports_fast_ism(model) == (True, "ok")
+    x = onehot(3, length, seed=5)
+    x[2, 11] = 0.25
+    fast = I.ism(model, x)
+    naive = I.naive_ism(model, x)
+    assert np.abs(naive).max() > 1e-3
+    assert np.abs(fast - naive).max() / 2.5 <= 1e-5

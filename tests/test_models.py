@@ -26,8 +26,7 @@ def test_every_preset_resolves_and_builds():
                "GlobalAveragePooling1D", "ReverseComplementAverage"}
     for name in PRESETS:
         spec = resolve_spec(name)
-        if spec["type"] == "ridge":
-            assert spec["alphas"]
+        if spec["type"] != "cnn":          # other kinds: tests/test_model_kinds.py
             continue
         model = build_cnn(spec, (50, 4))
         assert {type(layer).__name__ for layer in model.layers} <= allowed
@@ -144,3 +143,42 @@ def test_ridge_dual_form_matches_primal_when_features_outnumber_samples():
     np.testing.assert_allclose(dual["valid_r2"], primal["valid_r2"], atol=1e-8)
     assert dual["intercept"] == pytest.approx(primal["intercept"], abs=1e-8)
     np.testing.assert_allclose(auto["coef"], dual["coef"], atol=1e-12)
+
+
+def test_motif_layers_are_named_and_reverse_complement_average_round_trips(tmp_path):
+    import keras
+
+    from seq2pheno.models import cnn
+
+    spec = resolve_spec("m", {"preset": "motif_cnn", "conv": [
+        {"filters": 4, "kernel_size": 5, "batch_norm": True, "pool": 2, "padding": "same"},
+        {"filters": 3, "kernel_size": 3, "dilation": 2}], "global_pool": "max"})
+    model = build_cnn(spec, (30, 4))
+    names = [layer.name for layer in model.layers]
+    assert names[:4] == ["conv0", "conv0_bn", "conv0_act", "pool0"]
+    assert "global_pool" in names and "flatten" not in names
+    assert model.get_layer("conv1").dilation_rate == (2,)
+    assert model.get_layer("conv0").activation.__name__ == "linear"
+    rc = build_cnn(dict(spec, reverse_complement="average"), (30, 4))
+    assert [layer.name for layer in rc.layers] == ["rc_average"]
+    x = np.eye(4, dtype="float32")[np.random.default_rng(0).integers(0, 4, (3, 30))]
+    p = np.asarray(rc.predict_on_batch(x))
+    np.testing.assert_allclose(np.asarray(rc.predict_on_batch(x[:, ::-1, ::-1])), p, atol=1e-5)
+    path = tmp_path / "model.keras"
+    cnn.save(rc, path)
+    np.testing.assert_allclose(np.asarray(cnn.load(path).predict_on_batch(x)), p, atol=1e-6)
+    assert keras.saving.get_registered_object("seq2pheno>ReverseComplementAverage") is not None
+
+
+def test_reverse_complement_augmentation_is_seeded():
+    from seq2pheno.train import one_hot_batches
+
+    x = np.eye(4, dtype="float32")[np.random.default_rng(1).integers(0, 4, (40, 12))]
+    a = one_hot_batches(x, np.arange(40), np.zeros(40), batch_size=40, seed=3, rc_augment=True)
+    b = one_hot_batches(x, np.arange(40), np.zeros(40), batch_size=40, seed=3, rc_augment=True)
+    xa, xb = a[0][0], b[0][0]
+    np.testing.assert_array_equal(xa, xb)
+    flipped = [not np.array_equal(xa[i], x[i]) for i in range(40)]
+    assert 5 < sum(flipped) < 35
+    for i in np.flatnonzero(flipped):
+        np.testing.assert_array_equal(xa[i], x[i, ::-1, ::-1])

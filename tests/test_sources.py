@@ -15,6 +15,7 @@ import pytest
 from seq2pheno.encode import one_hot
 from seq2pheno.errors import InputError
 from seq2pheno.simulate import simulate_cohort
+from seq2pheno.tensorfile import open_tensor
 from seq2pheno.sources import (import_fasta, import_simulated, import_table, read_fasta, read_table,
                                validate_sequences, write_cohort)
 
@@ -276,8 +277,11 @@ def test_write_cohort(tmp_path):
     assert samples.columns.tolist() == ["id", "phenotype", "site"]
     assert samples["id"].tolist() == ["a", "b", "c"]
     assert samples["phenotype"].iloc[0] == 1.25 and np.isnan(samples["phenotype"].iloc[1])
-    x = np.load(out / "onehot.npy", mmap_mode="r")
-    np.testing.assert_array_equal(x, one_hot(["ACGT", "ACGG", "TTTT"]))
+    codes = np.load(out / "onehot.npy")           # the compact format: one uint8 code a base
+    assert codes.dtype == np.uint8 and codes.tolist() == [[0, 1, 2, 3], [0, 1, 2, 2], [3, 3, 3, 3]]
+    x = open_tensor(out / "onehot.npy")
+    assert x.shape == (3, 4, 4) and x.dtype == np.float32
+    np.testing.assert_array_equal(x[:], one_hot(["ACGT", "ACGG", "TTTT"]))
     assert pd.read_csv(out / "features.tsv", sep="\t")["position"].tolist() == [0, 1, 2, 3]
     assert sorted(p.name for p in out.iterdir()) == ["features.tsv", "onehot.npy", "samples.tsv"]
 
@@ -298,7 +302,39 @@ def test_write_cohort_n(tmp_path):
     with pytest.raises(InputError, match=r"t\.csv:2: .*'N'"):
         write_cohort(read_table(src), **kw)
     write_cohort(read_table(src), allow_n=True, **kw)
-    np.testing.assert_array_equal(np.load(out / "o.npy")[0, 3], [0.25] * 4)
+    np.testing.assert_array_equal(open_tensor(out / "o.npy")[0, 3], [0.25] * 4)
+
+
+def test_import_with_n_writes_a_compact_tensor_equal_to_the_float32_encoding(tmp_path):
+    """Table and FASTA imports write one uint8 code a base (N = 4); read through open_tensor the
+    rows equal the float32 one-hot tensor the import used to write, byte for byte."""
+    from seq2pheno.encode import write_onehot
+
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGTN"), 15, p=[0.22, 0.22, 0.22, 0.22, 0.12])) for _ in range(57)]
+    seqs[4] = seqs[4].lower()                                   # soft-masked: same codes
+    src = write(tmp_path, "t.csv", "id,sequence,phenotype\n"
+                + "".join(f"s{i},{q},{i / 7:.3f}\n" for i, q in enumerate(seqs)))
+    fa = write(tmp_path, "t.fa", "".join(f">s{i}\n{q}\n" for i, q in enumerate(seqs)))
+    ph = write(tmp_path, "p.tsv", "id\tphenotype\n" + "".join(f"s{i}\t{i / 7:.3f}\n" for i in range(57)))
+    write_onehot(tmp_path / "float32.npy", seqs, allow_n=True)          # the former format
+    old = np.load(tmp_path / "float32.npy")
+    assert old.dtype == np.float32 and old.shape == (57, 15, 4)
+    import_table(src, **_outputs(tmp_path / "table"), allow_n=True, chunk_rows=8)
+    import_fasta(fa, ph, **_outputs(tmp_path / "fasta"), allow_n=True, chunk_rows=8)
+    for out in (tmp_path / "table", tmp_path / "fasta"):
+        codes = np.load(out / "onehot.npy")
+        assert codes.dtype == np.uint8 and codes.shape == (57, 15)
+        assert (codes == 4).sum() == sum(q.upper().count("N") for q in seqs) > 0
+        assert os.path.getsize(out / "onehot.npy") == 128 + old.nbytes // 16   # one byte a base
+        x = open_tensor(out / "onehot.npy")
+        assert x.shape == old.shape and x.dtype == np.float32 and x.ndim == 3 and len(x) == 57
+        np.testing.assert_array_equal(x[:], old)
+        assert x[:].tobytes() == old.tobytes()
+        idx = np.array([9, 2, 2, 56, 0])
+        np.testing.assert_array_equal(x[idx], old[idx])
+        np.testing.assert_array_equal(x[3:40:5, 2:9], old[3:40:5, 2:9])
+    assert _files(tmp_path / "table")["onehot.npy"] == _files(tmp_path / "fasta")["onehot.npy"]
 
 
 # ----------------------------------------------------------------------------- streaming import
@@ -346,7 +382,7 @@ def test_import_table_equals_read_and_write_for_any_chunk_size(tmp_path, mode):
         assert import_table(src, **_outputs(out), missing_phenotype=mode, chunk_rows=chunk, log=log) == expected
         assert _files(out) == reference, chunk
         assert sorted(p.name for p in out.iterdir()) == ["features.tsv", "onehot.npy", "samples.tsv"]
-        np.testing.assert_array_equal(np.load(out / "onehot.npy"), one_hot(whole["sequence"].tolist()))
+        np.testing.assert_array_equal(open_tensor(out / "onehot.npy")[:], one_hot(whole["sequence"].tolist()))
     assert len(set(log.messages)) == 1 and "row(s)" in log.messages[0]
 
 
@@ -473,8 +509,8 @@ def test_import_simulated_equals_simulate_cohort_written(tmp_path):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
 def test_import_memory_does_not_grow_with_the_cohort(tmp_path):
-    """Importing a table of 24 MB of sequence (a 384 MB tensor) in chunks of 256 rows raises the
-    resident set by a few MB, as importing 2 MB of sequence does: far below the tensor's size
+    """Importing a table of 24 MB of sequence (a 24 MB compact tensor, 384 MB as float32) in
+    chunks of 256 rows raises the resident set by a few MB, as importing 2 MB of sequence does
     (the former in-memory table and memory-mapped tensor grew by 500 MB here)."""
     length = 1000
     letters = np.frombuffer(b"ACGT", np.uint8)
@@ -504,6 +540,6 @@ def test_import_memory_does_not_grow_with_the_cohort(tmp_path):
     """)
     grown = {n: int(subprocess.run([sys.executable, "-c", code, str(n)], check=True, capture_output=True,
                                    text=True).stdout) / 1024 for n in (2_000, 24_000)}
-    assert os.path.getsize(tmp_path / "out24000/o.npy") > 384e6
-    assert grown[24_000] < 40, grown                   # MB; the tensor is 384 MB
+    assert os.path.getsize(tmp_path / "out24000/o.npy") > 24e6   # one byte a base
+    assert grown[24_000] < 40, grown                   # MB; the tensor is 384 MB as float32
     assert grown[24_000] - grown[2_000] < 8, grown     # metadata: tens of bytes a sample

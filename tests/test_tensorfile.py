@@ -118,3 +118,132 @@ def test_reading_every_row_does_not_grow_the_resident_set(tmp_path):
              for mode in ("pread", "mmap")}
     assert grown["pread"] < 20, grown        # MB: a few batches of 2 MB at most
     assert grown["mmap"] > 100, grown        # the memory map's pages do count
+
+
+# ----------------------------------------------------------------------------- compact sequence tensors
+
+def _codes(n, length=9, seed=1, high=len("ACGTNRYSWKMBDHV")):
+    return np.random.default_rng(seed).integers(0, high, (n, length), dtype=np.uint8)
+
+
+def test_code_table_is_fixed_and_matches_the_iupac_compositions():
+    from seq2pheno.tensorfile import CODE_COMPOSITION, CODE_SYMBOLS
+    from seq2pheno.vcf import _IUPAC_TABLE
+
+    assert CODE_SYMBOLS[:5] == "ACGTN" and len(CODE_SYMBOLS) == len(CODE_COMPOSITION) == 15
+    np.testing.assert_array_equal(CODE_COMPOSITION[:4], np.eye(4, dtype=np.float32))
+    assert CODE_COMPOSITION[4].tolist() == [0.25] * 4
+    assert CODE_COMPOSITION[CODE_SYMBOLS.index("R")].tolist() == [0.5, 0, 0.5, 0]   # A/G heterozygote
+    np.testing.assert_allclose(CODE_COMPOSITION.sum(axis=1), 1, rtol=1e-6)
+    for code, symbol in enumerate(CODE_SYMBOLS):     # the same float32 values as VCF import
+        assert CODE_COMPOSITION[code].tobytes() == _IUPAC_TABLE[ord(symbol)].tobytes(), symbol
+    assert not CODE_COMPOSITION.flags.writeable
+
+
+def test_coded_tensor_reads_equal_the_float32_tensor(tmp_path):
+    from seq2pheno.tensorfile import CODE_COMPOSITION, CodedTensor, is_coded
+
+    codes = _codes(40)
+    codes[0, :5] = [0, 1, 2, 3, 4]                   # A C G T N
+    x = CODE_COMPOSITION[codes]                      # the float32 tensor these codes stand for
+    with tensor_writer(tmp_path / "c.npy", (9,), np.uint8) as w:
+        for s in range(0, 40, 7):
+            w.append(codes[s:s + 7])
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), codes)   # np.load: the codes
+    np.save(tmp_path / "f.npy", x)
+    t, f = open_tensor(tmp_path / "c.npy"), open_tensor(tmp_path / "f.npy")
+    assert isinstance(t, CodedTensor) and is_coded(t.codes) and not is_coded(t)
+    assert t.shape == (40, 9, 4) and len(t) == 40 and t.dtype == np.float32 and t.ndim == 3
+    assert t.row_shape == (9, 4) and t.path == tmp_path / "c.npy" and "CodedTensor" in repr(t)
+    idx = np.array([5, 3, 3, 39, 0, 6, 7, 8, -1])
+    for key in (3, -2, slice(4, 17), slice(None), slice(30, 100), slice(10, 5), slice(1, 20, 3),
+                idx, idx[:0], list(idx), np.arange(40) % 3 == 0, (slice(2, 9), 4), (idx, slice(1, 3), 2),
+                (slice(None), slice(2, 7)), (3, slice(1, 4)), (3, 2, 1), (idx, 4), (idx, -1, slice(1, 3)),
+                (slice(0, 5), Ellipsis, 0), (idx, np.array([0, 8])), (slice(0, 3), slice(None), None)):
+        got, want = t[key], f[key]                   # as the float32 file reads (first index: rows)
+        assert got.dtype == np.float32 and got.shape == want.shape, key
+        np.testing.assert_array_equal(got, want)
+        if not (isinstance(key, tuple) and isinstance(key[-1], np.ndarray)):
+            np.testing.assert_array_equal(got, x[key])
+    np.testing.assert_array_equal(np.asarray(t), x)
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    starts = [s for s, _ in iter_blocks(t, 16)]
+    assert starts == [0, 16, 32]
+    np.testing.assert_array_equal(np.concatenate([b for _, b in iter_blocks(t, 16)]), x)
+    with pytest.raises(IndexError):
+        t[40]
+    with pytest.raises(IndexError):
+        t[np.array([1, 40])]
+    with t:
+        pass
+    np.testing.assert_array_equal(t[2:4], x[2:4])   # reopens after close
+
+
+def test_sequences_encoded_either_way_read_the_same(tmp_path):
+    """encode's float32 file and the compact file are read as the same rows, N included."""
+    from seq2pheno.encode import one_hot, write_onehot
+
+    rng = np.random.default_rng(2)
+    seqs = ["".join(rng.choice(list("ACGTNacgtn"), 21)) for _ in range(33)]
+    assert write_onehot(tmp_path / "f.npy", seqs, allow_n=True, chunk_size=4) == (33, 21)
+    assert write_onehot(tmp_path / "c.npy", seqs, allow_n=True, chunk_size=4, compact=True) == (33, 21)
+    f, c = open_tensor(tmp_path / "f.npy"), open_tensor(tmp_path / "c.npy")
+    assert type(f) is TensorFile and f.shape == c.shape == (33, 21, 4) and f.dtype == c.dtype
+    assert c[:].tobytes() == f[:].tobytes() == one_hot(seqs, allow_n=True).tobytes()
+    assert os.path.getsize(tmp_path / "c.npy") - 128 == (os.path.getsize(tmp_path / "f.npy") - 128) // 16
+    idx = rng.integers(0, 33, 50)
+    np.testing.assert_array_equal(c[idx], f[idx])
+
+
+def test_other_tensors_are_not_read_as_codes(tmp_path):
+    """Only 2-D uint8 files are compact: 3-D uint8, bool masks, int8 dosages stay as they are."""
+    for name, arr in {"u3": _codes(4).reshape(4, 3, 3), "mask": _codes(4) > 3,
+                      "dosage": _codes(4).astype(np.int8), "f2": _codes(4).astype(np.float32)}.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+        t = open_tensor(tmp_path / f"{name}.npy")
+        assert type(t) is TensorFile and t.dtype == arr.dtype and t.shape == arr.shape, name
+        np.testing.assert_array_equal(t[:], arr)
+
+
+def test_a_code_outside_the_table_is_an_error(tmp_path):
+    from seq2pheno.tensorfile import expand_codes
+
+    codes = _codes(6)
+    codes[4, 2] = 15
+    np.save(tmp_path / "c.npy", codes)
+    t = open_tensor(tmp_path / "c.npy")
+    np.testing.assert_array_equal(t[:4], expand_codes(codes[:4]))
+    with pytest.raises(ValueError, match="base code 15 is not in the code table"):
+        t[3:6]
+    assert expand_codes(np.zeros((0, 5), np.uint8)).shape == (0, 5, 4)
+
+
+def test_pickled_coded_reader_reopens(tmp_path):
+    import pickle
+
+    codes = _codes(5, high=5)
+    np.save(tmp_path / "c.npy", codes)
+    t = open_tensor(tmp_path / "c.npy")
+    t[0]
+    t2 = pickle.loads(pickle.dumps(t))
+    assert t2.codes._fd is None or t2.codes._fd != t.codes._fd
+    np.testing.assert_array_equal(t2[1:3], open_tensor(tmp_path / "c.npy")[1:3])
+
+
+def test_curation_of_a_compact_tensor_gives_the_float32_groups(tmp_path):
+    """Curation reads a compact tensor's codes directly: same groups and distances as float32."""
+    from seq2pheno.curate import duplicate_groups, group_distances
+    from seq2pheno.tensorfile import CODE_COMPOSITION
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 4, (12, 40), dtype=np.uint8)
+    codes = base[rng.integers(0, 12, 300)]
+    flip = rng.random(codes.shape) < 0.02
+    codes[flip] = rng.integers(0, 15, int(flip.sum()), dtype=np.uint8)   # N and ambiguity codes too
+    np.save(tmp_path / "c.npy", codes)
+    np.save(tmp_path / "f.npy", CODE_COMPOSITION[codes])
+    c, f = open_tensor(tmp_path / "c.npy"), open_tensor(tmp_path / "f.npy")
+    for frac in (0.0, 0.03, 0.1):
+        g = duplicate_groups(f, frac)
+        np.testing.assert_array_equal(duplicate_groups(c, frac), g)
+        np.testing.assert_array_equal(group_distances(c, g), group_distances(f, g))

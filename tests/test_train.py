@@ -1,12 +1,14 @@
 """CNN training: standardisation, streaming batches, rescaling, reproducibility, weights."""
 
+import json
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from seq2pheno.tensorfile import TensorFile, open_tensor
-from seq2pheno.train import fit_cnn, one_hot_batches, predict, standardiser
+from seq2pheno.train import fit_cnn, one_hot_batches, predict, remove_backup, standardiser
 
 # Keras' TensorFlow backend converts its own variables with np.array(x, copy=False) inside fit.
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -148,3 +150,137 @@ def test_training_streams_batches_from_the_file(tmp_path):
     assert sizes and max(sizes) <= 100                           # a batch (32) or valid (100)
     assert sum(sizes) >= 3 * 500                                 # every epoch read from disk
     assert max(b for _, b in t.reads) <= 500                     # never a row it does not use
+
+
+# ---- resuming an interrupted training ---------------------------------------------------
+
+# A training that uses every piece of state: dropout (seed states), reverse-complement
+# augmentation and shuffling (the data set's epoch), a learning rate halved after 1 epoch
+# without improvement and early stopping after 3 (their counters and best weights).
+RESUME_SPEC = {"type": "cnn", "conv": [{"filters": 4, "kernel_size": 1}],
+               "dense": [{"units": 8, "activation": "relu", "dropout": 0.1}],
+               "learning_rate": 0.05, "batch_size": 32, "epochs": 40, "patience": 3,
+               "reduce_lr_patience": 1, "reverse_complement": "augment"}
+
+_CHILD = r"""
+import json, os, sys
+import numpy as np
+import keras
+from seq2pheno.train import fit_cnn, predict
+
+data, out, backup = sys.argv[1], sys.argv[2], sys.argv[3]
+spec = json.loads(sys.argv[4])
+kill = os.environ.get("S2P_TEST_KILL", "")        # "epoch:E" (after epoch E) or "batch:E:B"
+where, *at = (kill or "none").split(":")
+at = [int(a) for a in at]
+trace = open(os.path.join(os.path.dirname(out), "epochs_run.txt"), "a")
+trace.write("run")
+trace.flush()
+if True:
+    class Kill(keras.callbacks.Callback):         # runs after fit_cnn's callbacks
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch + 1
+            trace.write(f" {epoch + 1}")          # the epochs this run trains
+            trace.flush()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if where == "epoch" and epoch + 1 == at[0]:
+                os.kill(os.getpid(), 9)
+
+        def on_train_batch_end(self, batch, logs=None):
+            if where == "batch" and (self.epoch, batch + 1) == tuple(at):
+                os.kill(os.getpid(), 9)
+
+    fit = keras.Model.fit
+    keras.Model.fit = lambda self, *a, callbacks=(), **k: fit(
+        self, *a, callbacks=list(callbacks) + [Kill()], **k)
+
+x = np.load(data, mmap_mode="r")
+y = np.load(data.replace(".npy", "_y.npy"))
+tr, va = np.arange(0, 280), np.arange(280, 340)
+model, hist = fit_cnn(spec, x, tr, va, y[tr], y[va], seed=5,
+                      backup_dir=None if backup == "-" else backup)
+trace.close()
+os.makedirs(out, exist_ok=True)
+np.savez(os.path.join(out, "weights.npz"), *model.get_weights())
+np.save(os.path.join(out, "pred.npy"), predict(model, x, np.arange(340, 400)))
+hist.to_csv(os.path.join(out, "history.tsv"), sep="\t", index=False)
+"""
+
+
+def _run_child(tmp_path, out, backup, kill=None):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, TF_DETERMINISTIC_OPS="1", KERAS_BACKEND="tensorflow",
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(repo), S2P_TEST_KILL=kill or "")
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "x.npy"),
+                           str(tmp_path / out), str(backup), json.dumps(RESUME_SPEC)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    return done
+
+
+def _result(folder):
+    with np.load(folder / "weights.npz") as z:
+        weights = [z[k] for k in z.files]
+    return (weights, np.load(folder / "pred.npy"),
+            pd.read_csv(folder / "history.tsv", sep="\t").drop(columns="seconds"))
+
+
+def test_training_killed_at_any_point_resumes_to_the_same_model(tmp_path):
+    """A run SIGKILLed after an epoch, in the middle of one and after the last one (before the
+    model is written), then rerun, ends with the weights, predictions and history of an
+    uninterrupted run."""
+    x, y = _toy(400)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "x_y.npy", y)
+    ref = _run_child(tmp_path, "ref", "-")
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    w_ref, p_ref, h_ref = _result(tmp_path / "ref")
+    n = len(h_ref)
+    assert 6 < n < RESUME_SPEC["epochs"]                          # stopped early
+    assert h_ref["learning_rate"].nunique() > 1                   # the schedule acted
+    backup = tmp_path / "model" / ".backup"
+    for kill in ("epoch:3", "batch:6:4", f"epoch:{n}"):
+        killed = _run_child(tmp_path, "out", backup, kill)
+        assert killed.returncode == -9, killed.stderr[-3000:]
+        assert (backup / "state.npz").exists() and not (tmp_path / "out").exists()
+    last = _run_child(tmp_path, "out", backup)
+    assert last.returncode == 0, last.stderr[-3000:]
+    w, p, h = _result(tmp_path / "out")
+    runs = (tmp_path / "epochs_run.txt").read_text().replace("\n", "").split("run")[1:]
+    epochs = [[int(e) for e in r.split()] for r in runs]
+    assert epochs[0] == list(range(1, n + 1))                     # the reference
+    assert epochs[1] == [1, 2, 3]                                 # killed after epoch 3
+    assert epochs[2] == [4, 5, 6]                                 # resumed; killed in epoch 6
+    assert epochs[3] == list(range(6, n + 1))                     # resumed; killed at the end
+    assert epochs[4] == []                                        # only the model left to write
+    for a, b in zip(w, w_ref, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(p, p_ref, atol=1e-6, rtol=1e-6)
+    pd.testing.assert_frame_equal(h, h_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_a_backup_of_another_run_is_not_resumed(toy, tmp_path, caplog):
+    x, y = toy
+    tr, va = np.arange(0, 200), np.arange(200, 260)
+    spec = dict(TINY, epochs=2)
+    backup = tmp_path / ".backup"
+    fit_cnn(spec, x, tr, va, y[tr], y[va], seed=3, backup_dir=backup)
+    assert (backup / "state.npz").exists()
+    fresh, h_fresh = fit_cnn(spec, x, tr, va, y[tr], y[va], seed=4)
+    log = logging.getLogger("test_train")
+    with caplog.at_level(logging.INFO, logger="test_train"):
+        again, h_again = fit_cnn(spec, x, tr, va, y[tr], y[va], seed=4, backup_dir=backup,
+                                 log=log)
+    assert any("another training run" in r.getMessage() for r in caplog.records)
+    assert len(h_again) == 2
+    for a, b in zip(again.get_weights(), fresh.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    remove_backup(backup)
+    assert not backup.exists()

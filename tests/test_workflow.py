@@ -12,6 +12,8 @@ import yaml
 
 from conftest import REPO
 
+from seq2pheno.tensorfile import open_tensor
+
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MODELS = ["default", "seed_cnn", "ridge"]
 pytestmark = pytest.mark.xdist_group("workflow")
@@ -47,7 +49,7 @@ def test_every_output_exists_and_parses(tiny_run):
     for cohort in ["tiny_sim", "tiny_table"]:
         base = tiny_run / "results" / cohort
         samples = pd.read_csv(base / "data/samples.tsv", sep="\t", dtype={"id": str})
-        onehot = np.load(base / "data/onehot.npy", mmap_mode="r")
+        onehot = open_tensor(base / "data/onehot.npy")     # compact codes, read as one-hot rows
         features = pd.read_csv(base / "data/features.tsv", sep="\t")
         assert onehot.shape == (len(samples), len(features), 4)
         assert np.allclose(np.asarray(onehot).sum(axis=2), 1.0)

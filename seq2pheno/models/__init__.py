@@ -3,8 +3,9 @@
 ``KINDS`` maps each ``type:`` of the config to its module (contract in
 :mod:`seq2pheno.models.base`). Rules, steps, prediction and the report ask the registry for
 a model's kind, artefact, resource class and interpretation; nothing else decides them.
-Adding a kind is one module here, listed in ``_KIND_MODULES``: its ``SCHEMA`` enters the config
-schema (:func:`config_schema`), its ``PRESETS`` the preset names.
+Adding a kind is one module in this package (found by :func:`_discover`): its ``SCHEMA``
+enters the config schema (:func:`config_schema`), its ``PRESETS`` the preset names, and the
+rules pick its resource class and artefact from it.
 
 A config entry becomes a complete spec with :func:`resolve_spec`: ``preset: NAME`` (or an
 entry named like a preset) starts from that preset, the entry's own keys override it (a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import pkgutil
 from types import ModuleType
 
 import numpy as np
@@ -22,18 +24,29 @@ import numpy as np
 from .base import (IndexedRows, Rows, SampleMeanRows, SpecError, check_schema, defaults_of,
                    take_rows)
 
-_KIND_MODULES = ("cnn", "ridge")
+#: Modules of this package that are not kinds.
+_NOT_KINDS = {"base"}
 
-KINDS: dict[str, ModuleType] = {}
-for _m in _KIND_MODULES:
-    _mod = importlib.import_module(f".{_m}", __name__)
-    KINDS[_mod.KIND] = _mod
+
+def _discover() -> dict[str, ModuleType]:
+    """Every module of this package that defines ``KIND``, by kind name (sorted by module)."""
+    found: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name in _NOT_KINDS or info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f".{info.name}", __name__)
+        if hasattr(mod, "KIND"):
+            found[mod.KIND] = mod
+    return found
+
+
+KINDS: dict[str, ModuleType] = _discover()
 
 #: Every preset of every kind, by name (each carries its ``type``).
 PRESETS: dict[str, dict] = {name: preset for mod in KINDS.values() for name, preset in mod.PRESETS.items()}
 
 #: Keys of a model entry that are not the kind's own spec keys.
-ENTRY_KEYS = {"type", "preset"}
+ENTRY_KEYS = {"type", "preset", "candidates"}
 
 
 def kind_name(entry: dict | None, name: str) -> str:
@@ -68,6 +81,7 @@ def resolve_spec(name: str, spec: dict | None = None) -> dict:
         raise SpecError(f"model {name!r}: spec must be a mapping, got {spec!r}")
     spec = {} if spec is None else copy.deepcopy(dict(spec))
     mod = kind(spec, name)
+    spec.pop("candidates", None)        # a choice among presets: resolved by the workflow
     preset = spec.pop("preset", None)
     if preset is not None:
         base = copy.deepcopy(PRESETS[preset])
@@ -137,6 +151,8 @@ def config_schema() -> dict:
     props: dict[str, dict] = {
         "preset": {"enum": sorted(PRESETS)},
         "type": {"enum": sorted(KINDS)},
+        "candidates": {"type": "array", "minItems": 1, "items": {"enum": sorted(PRESETS)},
+                       "description": "presets to choose among by validation loss (as `default` does)"},
     }
     for mod in KINDS.values():
         for key, sub in mod.SCHEMA.items():

@@ -1,0 +1,305 @@
+"""Hyperparameter search (seq2pheno.search): the space, suggestions, journal-file studies run
+by one or several workers, the trials table, the best entry and pruning. No training: the
+objectives are cheap functions of the sampled values."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from seq2pheno import search  # noqa: E402
+from seq2pheno.models import SpecError, resolve_spec  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+SPACE = {
+    "learning_rate": {"log": [1e-4, 1e-2]},
+    "dense.0.units": {"choice": [16, 32, 64, 128]},
+    "conv.0.kernel_size": {"int": [1, 15]},
+    "dense.0.l1": {"log": [1e-6, 1e-2]},
+}
+BASE = {"preset": "default", "search": {"space": SPACE}}
+
+
+def quadratic(entry, trial=None):
+    """A cheap objective with its minimum at learning_rate 1e-3, 64 units, kernel 5."""
+    spec = resolve_spec("cnn_search", entry)
+    return ((math.log10(spec["learning_rate"]) + 3) ** 2 + (spec["dense"][0]["units"] - 64) ** 2 / 1e3
+            + (spec["conv"][0]["kernel_size"] - 5) ** 2 / 50)
+
+
+def params():
+    return search.parse_space(SPACE, "cnn_search", BASE)
+
+
+# ---- the space ------------------------------------------------------------------------------
+
+
+def test_parse_space_reads_every_range_kind():
+    ps = search.parse_space(dict(SPACE, **{"dense.0.dropout": {"float": [0.0, 0.5]},
+                                           "preset": {"choice": ["default", "genotype_cnn"]}}),
+                            "cnn_search", BASE)
+    by = {p.path: p for p in ps}
+    assert ps[0].path == "preset"                       # the preset is chosen first
+    assert by["learning_rate"].kind == "log" and by["learning_rate"].low == 1e-4
+    assert by["dense.0.units"].choices == (16, 32, 64, 128)
+    assert by["conv.0.kernel_size"].kind == "int" and (by["conv.0.kernel_size"].low,
+                                                       by["conv.0.kernel_size"].high) == (1, 15)
+    assert by["dense.0.dropout"].kind == "float"
+
+
+@pytest.mark.parametrize("space, words", [
+    ({"learning_rate": {"log": [1e-2, 1e-4]}}, ["learning_rate", "low < high"]),
+    ({"learning_rate": {"float": [0.1, 0.1]}}, ["learning_rate", "low < high"]),
+    ({"dense.0.l1": {"log": [0, 1e-2]}}, ["dense.0.l1", "positive"]),
+    ({"dense.0.l1": {"log": [-1e-3, 1e-2]}}, ["dense.0.l1", "positive"]),
+    ({"dense.0.units": {"choice": []}}, ["dense.0.units", "non-empty"]),
+    ({"dense.0.units": {"uniform": [1, 2]}}, ["dense.0.units", "unknown range kind"]),
+    ({"dense.0.units": {"int": [1.5, 8]}}, ["dense.0.units", "integers"]),
+    ({"dense.0.units": {"int": [1, 8], "log": [1, 2]}}, ["dense.0.units", "one-key"]),
+    ({"dense.5.units": {"int": [1, 8]}}, ["dense.5.units", "no item '5'"]),
+    ({"dense.0.width": {"int": [1, 8]}}, ["dense.0.width", "no key 'width'"]),
+    ({"momentum": {"float": [0.1, 0.9]}}, ["momentum", "no key 'momentum'"]),
+    ({"dense.0.dropout": {"float": [0.0, 1.5]}}, ["dense.0.dropout", "1.5", "not valid"]),
+    ({"preset": {"choice": ["default", "nonesuch"]}}, ["preset", "nonesuch"]),
+    # kernel 1 is fine for `default` but motif_cnn has two conv layers: conv.1 exists there only
+    ({"preset": {"choice": ["motif_cnn", "default"]}, "conv.1.kernel_size": {"int": [1, 9]}},
+     ["conv.1.kernel_size", "no item '1'", "'default'"]),
+])
+def test_bad_ranges_are_one_line_naming_the_key(space, words):
+    with pytest.raises(SpecError) as err:
+        search.parse_space(space, "cnn_search", BASE)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "'cnn_search'" in message and "search.space." in message
+    for w in words:
+        assert w in message, message
+
+
+def test_search_schema_defaults_and_errors():
+    full, ps = search.parse_search({"space": SPACE}, "cnn_search", BASE)
+    assert full["trials"] == 20 and full["workers"] == 1 and full["pruner"] == "median"
+    assert full["metric"] == "val_loss" and len(ps) == 4
+    for bad, key in [({"space": SPACE, "trials": 0}, "trials"),
+                     ({"space": SPACE, "workers": 0}, "workers"),
+                     ({"space": SPACE, "pruner": "hyperband"}, "pruner"),
+                     ({"space": {"learning_rate": {"log": [1e-4, 1e-2], "int": [1, 2]}}}, "space"),
+                     ({"trials": 3}, "space")]:
+        with pytest.raises(SpecError, match=key) as err:
+            search.parse_search(bad, "cnn_search", BASE)
+        assert "\n" not in str(err.value)
+
+
+def test_suggest_sets_dotted_paths_and_resolves():
+    ps = search.parse_space(dict(SPACE, preset={"choice": ["default", "genotype_cnn"]}),
+                            "cnn_search", BASE)
+    fixed = optuna.trial.FixedTrial({"preset": "genotype_cnn", "learning_rate": 2e-3,
+                                     "dense.0.units": 128, "conv.0.kernel_size": 7,
+                                     "dense.0.l1": 1e-5})
+    entry = search.suggest(fixed, ps, BASE, "cnn_search")
+    assert "search" not in entry and entry["preset"] == "genotype_cnn"
+    spec = resolve_spec("cnn_search", entry)
+    assert spec["learning_rate"] == 2e-3
+    assert spec["dense"][0]["units"] == 128 and spec["dense"][0]["l1"] == 1e-5
+    assert spec["conv"][0]["kernel_size"] == 7
+    # the rest comes from the chosen preset, not from the base's `default`
+    genotype = resolve_spec("genotype_cnn")
+    assert spec["dense"][1] == genotype["dense"][1] and spec["batch_size"] == genotype["batch_size"]
+    assert spec["dense"][0]["dropout"] == genotype["dense"][0]["dropout"]
+    assert BASE == {"preset": "default", "search": {"space": SPACE}}     # not modified
+
+
+def test_choices_of_whole_layer_lists():
+    layers = [[{"units": 8}], [{"units": 32}, {"units": 8}]]
+    ps = search.parse_space({"dense": {"choice": layers}}, "cnn_search", BASE)
+    assert ps[0].encoded
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(8):
+        trial = study.ask()
+        entry = search.suggest(trial, ps, BASE, "cnn_search")
+        assert entry["dense"] in layers
+        seen.add(len(entry["dense"]))
+        study.tell(trial, 0.0)
+    assert seen == {1, 2}
+    assert json.loads(search.trials_table(study)["params"][0])["dense"] in layers
+
+
+# ---- studies --------------------------------------------------------------------------------
+
+
+def run(tmp_path, name, n, seed, **kw):
+    path = tmp_path / f"{name}.journal"
+    ran = search.run_worker(path, name, n, quadratic, seed, params=params(), base_entry=BASE,
+                            base_name="cnn_search", **kw)
+    return path, ran
+
+
+def test_one_worker_with_a_fixed_seed_repeats_exactly(tmp_path):
+    tables = []
+    for name in ("a", "b"):
+        path, ran = run(tmp_path, name, 14, seed=7)        # past TPE's 10 random start-up trials
+        assert ran == list(range(14))
+        tables.append(search.trials_table(search.load_study(path, name)))
+    a, b = tables
+    assert list(a["params"]) == list(b["params"])
+    assert list(a["value"]) == list(b["value"])
+    _, _ = run(tmp_path, "c", 14, seed=8)
+    c = search.trials_table(search.load_study(tmp_path / "c.journal", "c"))
+    assert list(c["params"]) != list(a["params"])
+
+
+def test_trials_table_columns_and_best_entry(tmp_path):
+    path, _ = run(tmp_path, "s", 12, seed=0)
+    study = search.load_study(path, "s")
+    table = search.trials_table(study)
+    assert list(table.columns) == ["trial", "params", "value", "state", "seconds", "worker"]
+    assert list(table["trial"]) == list(range(12)) and set(table["state"]) == {"COMPLETE"}
+    assert (table["seconds"] >= 0).all() and set(table["worker"]) == {0}
+    assert set(json.loads(table["params"][0])) == set(SPACE)
+    best = search.best_entry(study, params(), BASE, "cnn_search")
+    assert quadratic(best) == pytest.approx(table["value"].min())
+    out = tmp_path / "trials.tsv"
+    search.write_trials(study, out)
+    assert out.read_text().splitlines()[0].split("\t") == search.TRIALS_COLUMNS
+
+
+def test_best_is_chosen_by_validation_loss_only(tmp_path):
+    """Not by trial order, duration or a pruned trial's (lower) partial value."""
+    import time
+
+    values = {0: 3.0, 1: 1.0, 2: 2.0}
+
+    def objective(entry, trial):
+        if trial.number == 3:
+            trial.report(0.01, 0)
+            raise optuna.TrialPruned()
+        time.sleep(0.05 if trial.number == 1 else 0.0)     # the best is also the slowest
+        return values[trial.number]
+
+    path = tmp_path / "v.journal"
+    search.run_worker(path, "v", 4, objective, 0, params=params(), base_entry=BASE,
+                      base_name="cnn_search", pruner="none")
+    study = search.load_study(path, "v")
+    table = search.trials_table(study)
+    assert list(table["state"]) == ["COMPLETE"] * 3 + ["PRUNED"]
+    assert search.best_trial(study).number == 1
+    best = search.best_entry(study, params(), BASE, "cnn_search")
+    sampled = json.loads(table["params"][1])
+    spec = resolve_spec("cnn_search", best)
+    assert spec["learning_rate"] == sampled["learning_rate"]
+    assert spec["dense"][0]["units"] == sampled["dense.0.units"]
+
+
+def test_median_pruner_prunes_a_clearly_bad_trial(tmp_path):
+    def objective(entry, trial):
+        bad = trial.number == 4
+        for epoch in range(10):
+            value = 100.0 if bad else 1.0 / (epoch + 1) - 0.01 * trial.number  # each better
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    path = tmp_path / "p.journal"
+    search.run_worker(path, "p", 6, objective, 0, params=params(), base_entry=BASE,
+                      base_name="cnn_search",
+                      pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+    table = search.trials_table(search.load_study(path, "p"))
+    assert table.loc[table["trial"] == 4, "state"].item() == "PRUNED"
+    assert (table.loc[table["trial"] != 4, "state"] == "COMPLETE").all()
+    assert isinstance(search.make_pruner("median"), optuna.pruners.MedianPruner)
+    assert isinstance(search.make_pruner("halving"), optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(search.make_pruner("none"), optuna.pruners.NopPruner)
+
+
+def test_a_worker_run_again_resumes(tmp_path):
+    path, ran = run(tmp_path, "r", 3, seed=0)
+    assert ran == [0, 1, 2]
+    _, again = run(tmp_path, "r", 3, seed=0)
+    assert again == []
+    _, more = run(tmp_path, "r", 5, seed=0)
+    assert more == [3, 4]
+    assert len(search.trials_table(search.load_study(path, "r"))) == 5
+
+
+WORKER = textwrap.dedent("""
+    import math, sys, time
+    from seq2pheno import search
+    from seq2pheno.models import resolve_spec
+    path, worker, workers, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    base = {"preset": "default"}
+    space = {"learning_rate": {"log": [1e-4, 1e-2]}, "dense.0.units": {"choice": [16, 32, 64]}}
+    params = search.parse_space(space, "cnn_search", base)
+    def objective(entry, trial):
+        time.sleep(0.02)
+        return (math.log10(resolve_spec("cnn_search", entry)["learning_rate"]) + 3) ** 2
+    search.run_worker(path, "shared", search.worker_trials(total, workers, worker), objective, 0,
+                      params=params, base_entry=base, base_name="cnn_search", worker=worker)
+""")
+
+
+def test_two_processes_share_one_journal_file(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    journal = tmp_path / "search" / "study.journal"
+    total, workers = 9, 2
+    procs = [subprocess.Popen([sys.executable, str(script), str(journal), str(w), str(workers),
+                               str(total)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for w in range(workers)]
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-2000:]
+    table = search.trials_table(search.load_study(journal, "shared"))
+    assert len(table) == total and sorted(table["trial"]) == list(range(total))
+    assert set(table["state"]) == {"COMPLETE"}
+    assert table["worker"].value_counts().to_dict() == {0: 5, 1: 4}
+
+
+def test_worker_seeds_and_shares():
+    assert search.worker_seed(5, 0) == 5
+    assert len({search.worker_seed(5, w) for w in range(4)}) == 4
+    assert [search.worker_trials(10, 4, w) for w in range(4)] == [3, 3, 2, 2]
+    assert sum(search.worker_trials(7, 3, w) for w in range(3)) == 7
+
+
+def test_load_study_of_a_missing_journal(tmp_path):
+    from seq2pheno.errors import InputError
+
+    with pytest.raises(InputError, match="no search journal"):
+        search.load_study(tmp_path / "none.journal", "x")
+    run(tmp_path, "y", 1, seed=0)
+    with pytest.raises(InputError, match="no study 'x'"):
+        search.load_study(tmp_path / "y.journal", "x")
+
+
+def test_keras_pruning_callback_reports_and_raises():
+    pytest.importorskip("keras")
+
+    class Trial:
+        def __init__(self):
+            self.reported = []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return len(self.reported) >= 3
+
+    trial = Trial()
+    cb = search.PruningCallback(trial)
+    cb.on_epoch_end(0, {"val_loss": 2.0})
+    cb.on_epoch_end(1, {"loss": 1.0})                    # no val_loss: nothing reported
+    cb.on_epoch_end(2, {"val_loss": 1.5})
+    with pytest.raises(optuna.TrialPruned):
+        cb.on_epoch_end(3, {"val_loss": 1.4})
+    assert trial.reported == [(0, 2.0), (2, 1.5), (3, 1.4)]
