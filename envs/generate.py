@@ -60,9 +60,12 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "numpy", "pandas", "scipy", "scikit-learn", "keras", "tensorflow_cpu", "pysam", "PyYAML",
         "lightgbm", "jsonschema", "optuna",
     ),
+    # pyjaspar (bundled JASPAR SQLite), memelite (Tomtom) and modisco-lite (TF-MoDISco):
+    # naming the motifs of filters and ISM maps (seq2pheno/motifs.py).
     "interpret": (
         "numpy", "pandas", "scipy", "scikit-learn", "keras", "tensorflow_cpu",
         "logomaker", "matplotlib", "PyYAML", "jsonschema", "lightgbm",
+        "pyjaspar", "memelite", "modisco-lite",
     ),
     "report": ("numpy", "pandas", "scipy", "matplotlib", "logomaker", "PyYAML", "jsonschema",
                "scikit-learn", "lightgbm", "keras"),

@@ -18,7 +18,6 @@ from seq2pheno.config import (
 from seq2pheno.errors import InputError
 from seq2pheno.evaluation import fold_names
 
-
 try:
     _validated = validate_config(config, source="config")
     check_paths(_validated)
@@ -51,7 +50,8 @@ try:
             if _cands:
                 CANDIDATES[(_c, _m)] = [f"{_m}~{_x}" for _x in _cands]
     TRAINED_OF = {
-        c: [t for m in MODELS_OF[c] for t in CANDIDATES.get((c, m), [m])] for c in COHORTS
+        c: [t for m in MODELS_OF[c] for t in CANDIDATES.get((c, m), [m])]
+        for c in COHORTS
     }
     ENTRY = {(c, m): model_entry(config, c, m) for c in COHORTS for m in MODELS_OF[c]}
     for (_c, _m), _names in CANDIDATES.items():
@@ -72,7 +72,12 @@ except (InputError, registry.SpecError) as err:
     raise WorkflowError(f"config: models: {err}") from None
 MODELS = list(dict.fromkeys(m for c in COHORTS for m in MODELS_OF[c]))
 SELECTED_MODELS = sorted({m for (_c, m) in CANDIDATES})
-if any((c, m) not in CANDIDATES for c in COHORTS for m in MODELS_OF[c] if m in SELECTED_MODELS):
+if any(
+    (c, m) not in CANDIDATES
+    for c in COHORTS
+    for m in MODELS_OF[c]
+    if m in SELECTED_MODELS
+):
     raise WorkflowError(
         f"config: models {SELECTED_MODELS}: a model that chooses among candidates in one cohort "
         "must do so in every cohort (give it `candidates:` or an architecture everywhere)"
@@ -94,13 +99,19 @@ def models_where(test, names=None):
 
 
 # models trained by train_gpu / train_cpu (candidates included, choices excluded)
-GPU_MODELS = [m for m in models_where(lambda k: k.GPU, TRAINED) if m not in SELECTED_MODELS]
-CPU_MODELS = [m for m in models_where(lambda k: not k.GPU, TRAINED) if m not in SELECTED_MODELS]
+GPU_MODELS = [
+    m for m in models_where(lambda k: k.GPU, TRAINED) if m not in SELECTED_MODELS
+]
+CPU_MODELS = [
+    m for m in models_where(lambda k: not k.GPU, TRAINED) if m not in SELECTED_MODELS
+]
 ISM_MODELS = models_where(lambda k: k.INTERPRETATION == "ism")
 for _c in COHORTS:
     for _m in config["interpret"]["models"]:
         if _m not in MODELS_OF[_c]:
-            raise WorkflowError(f"config: interpret.models: {_m!r} is not a model of cohort {_c!r}")
+            raise WorkflowError(
+                f"config: interpret.models: {_m!r} is not a model of cohort {_c!r}"
+            )
 # One training rule per resource class, so each class has one artefact file name.
 ARTEFACT = {
     cls: {k.ARTEFACT for k in registry.KINDS.values() if k.GPU == (cls == "gpu")}
@@ -108,8 +119,12 @@ ARTEFACT = {
 }
 for _cls, _names in ARTEFACT.items():
     if len(_names) > 1:
-        raise WorkflowError(f"model kinds of the {_cls} class write different artefacts: {sorted(_names)}")
-ARTEFACT = {cls: (names.pop() if names else f"model.{cls}") for cls, names in ARTEFACT.items()}
+        raise WorkflowError(
+            f"model kinds of the {_cls} class write different artefacts: {sorted(_names)}"
+        )
+ARTEFACT = {
+    cls: (names.pop() if names else f"model.{cls}") for cls, names in ARTEFACT.items()
+}
 
 
 def folds_of(cohort):
@@ -130,7 +145,7 @@ INTERPRET_FILES = [
     "filter_influence.tsv",
     "interactions.tsv",
 ]
-# Kinds interpreted by their own parameters (rule interpret_coefficients): effects.tsv, or the
+# Kinds interpreted by their own parameters (by the interpret_coefficients rule): effects.tsv, or the
 # k-mer table of kinds that have one (kmer_ridge: top_kmers).
 COEFFICIENT_MODELS = models_where(lambda k: k.INTERPRETATION == "coefficients")
 
@@ -240,7 +255,9 @@ def candidate_files(wildcards, name):
     for cand in CANDIDATES[(wildcards.cohort, wildcards.model)]:
         w = SimpleNamespace(cohort=wildcards.cohort, model=cand, fold=wildcards.fold)
         out.append(
-            trained_model(w) if name == "model" else f"{fold_dir(w.cohort, w.fold)}/models/{cand}/{name}"
+            trained_model(w)
+            if name == "model"
+            else f"{fold_dir(w.cohort, w.fold)}/models/{cand}/{name}"
         )
     return out
 
@@ -349,16 +366,25 @@ def interpreted_models(wildcards):
 
 def interpreted_ism_models(wildcards):
     """The interpreted models whose interpretation is ISM (networks)."""
-    return [m for m in interpreted_models(wildcards) if kind_of(wildcards.cohort, m).INTERPRETATION == "ism"]
+    return [
+        m
+        for m in interpreted_models(wildcards)
+        if kind_of(wildcards.cohort, m).INTERPRETATION == "ism"
+    ]
 
 
 def interpretation_files(cohort, model):
     """File names under interpret/{model}/ of a model's interpretation, by its kind's INTERPRETATION:
     "ism" -> INTERPRET_FILES (rule interpret; + truth_recovery.json on simulated cohorts);
-    "coefficients" -> kmers.tsv for kinds with top_kmers, else effects.tsv (rule interpret_coefficients)."""
+    "coefficients" -> kmers.tsv for kinds with top_kmers, else effects.tsv (rule interpret_coefficients).
+    """
     kind = kind_of(cohort, model)
     if kind.INTERPRETATION == "ism":
-        extra = ["truth_recovery.json"] if COHORTS[cohort]["source"] == "simulate" else []
+        extra = (
+            ["truth_recovery.json"] if COHORTS[cohort]["source"] == "simulate" else []
+        )
+        if config["interpret"]["motifs"] and cohort not in GENOTYPE_COHORTS:
+            extra.append("motif_matches.tsv")
         return INTERPRET_FILES + extra
     if kind.INTERPRETATION == "coefficients":
         return ["kmers.tsv"] if hasattr(kind, "top_kmers") else ["effects.tsv"]
@@ -382,7 +408,9 @@ def interpret_mem_mb(wildcards=None):
 def all_targets():
     return (
         expand("results/{cohort}/report.html", cohort=COHORTS)
-        + expand("results/{cohort}/figures/index.tsv", cohort=COHORTS)  # rules/figures.smk
+        + expand(
+            "results/{cohort}/figures/index.tsv", cohort=COHORTS
+        )  # rules/figures.smk
         + predict_targets()
     )
 
@@ -417,7 +445,11 @@ def vcf_cohort_entry(wildcards):
 def vcf_inputs(wildcards):
     """The VCF, its FASTA and phenotypes (and samples list / BED) of a vcf cohort."""
     entry = COHORTS[wildcards.cohort]
-    files = {"vcf": entry["vcf"], "fasta": entry["fasta"], "phenotypes": entry["phenotypes"]}
+    files = {
+        "vcf": entry["vcf"],
+        "fasta": entry["fasta"],
+        "phenotypes": entry["phenotypes"],
+    }
     if entry.get("samples"):
         files["samples"] = entry["samples"]
     if isinstance(entry.get("regions"), str):
@@ -427,7 +459,8 @@ def vcf_inputs(wildcards):
 
 def imputation_samples(wildcards):
     """Whose called genotypes give the imputation frequencies: the holdout training split, or
-    under k-fold every kept sample (genotypes only, no phenotype: nothing leaks into a test fold)."""
+    under k-fold every kept sample (genotypes only, no phenotype: nothing leaks into a test fold).
+    """
     if wildcards.cohort in KFOLD_COHORTS:
         return f"results/{wildcards.cohort}/curate/kept.tsv"
     return f"results/{wildcards.cohort}/split/split.tsv"
@@ -471,7 +504,9 @@ def vcf_own_index(cohort):
     path = str(COHORTS[cohort]["vcf"])
     if path.lower().endswith(".vcf"):
         return None
-    return next((path + ext for ext in (".tbi", ".csi") if os.path.exists(path + ext)), None)
+    return next(
+        (path + ext for ext in (".tbi", ".csi") if os.path.exists(path + ext)), None
+    )
 
 
 VCF_CHUNKED_UNINDEXED = [c for c in VCF_CHUNKED_COHORTS if vcf_own_index(c) is None]

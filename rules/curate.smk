@@ -10,16 +10,16 @@ rule curate:
         removed="results/{cohort}/curate/removed.tsv",
         kept="results/{cohort}/curate/kept.tsv",
         summary="results/{cohort}/curate/summary.json",
-    params:
-        curation=lambda wc: settings(wc.cohort, "curation"),
-    wildcard_constraints:
-        cohort=one_of(cohorts_from("simulate", "table", "fasta")),
     log:
         "results/{cohort}/logs/curate.log",
     benchmark:
         "results/{cohort}/benchmarks/curate.tsv"
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("simulate", "table", "fasta")),
     conda:
         "../envs/curate.yaml"
+    params:
+        curation=lambda wc: settings(wc.cohort, "curation"),
     script:
         "../scripts/curate.py"
 
@@ -30,13 +30,19 @@ rule split:
     output:
         split="results/{cohort}/split/split.tsv",
         distribution="results/{cohort}/split/distribution.json",
-    params:
-        split=lambda wc: settings(wc.cohort, "split"),
-    wildcard_constraints:
-        cohort=one_of([c for c in cohorts_from("simulate", "table", "fasta") if c in HOLDOUT_COHORTS]),
     log:
         "results/{cohort}/logs/split.log",
+    wildcard_constraints:
+        cohort=one_of(
+            [
+                c
+                for c in cohorts_from("simulate", "table", "fasta")
+                if c in HOLDOUT_COHORTS
+            ]
+        ),
     conda:
         "../envs/curate.yaml"
+    params:
+        split=lambda wc: settings(wc.cohort, "split"),
     script:
         "../scripts/split.py"

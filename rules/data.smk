@@ -7,16 +7,16 @@ rule import_simulated:
         onehot="results/{cohort}/data/onehot.npy",
         features="results/{cohort}/data/features.tsv",
         truth="results/{cohort}/data/truth.json",
-    params:
-        cohort=cohort_entry,
-    wildcard_constraints:
-        cohort=one_of(cohorts_from("simulate")),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
         "results/{cohort}/benchmarks/import.tsv"
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("simulate")),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=cohort_entry,
     script:
         "../scripts/import_simulated.py"
 
@@ -28,16 +28,16 @@ rule import_table:
         samples="results/{cohort}/data/samples.tsv",
         onehot="results/{cohort}/data/onehot.npy",
         features="results/{cohort}/data/features.tsv",
-    params:
-        cohort=cohort_entry,
-    wildcard_constraints:
-        cohort=one_of(cohorts_from("table")),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
         "results/{cohort}/benchmarks/import.tsv"
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("table")),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=cohort_entry,
     script:
         "../scripts/import_table.py"
 
@@ -50,15 +50,15 @@ rule import_fasta:
         samples="results/{cohort}/data/samples.tsv",
         onehot="results/{cohort}/data/onehot.npy",
         features="results/{cohort}/data/features.tsv",
-    params:
-        cohort=cohort_entry,
-    wildcard_constraints:
-        cohort=one_of(cohorts_from("fasta")),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
         "results/{cohort}/benchmarks/import.tsv"
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("fasta")),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=cohort_entry,
     script:
         "../scripts/import_fasta.py"

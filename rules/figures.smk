@@ -15,13 +15,13 @@ rule figure_model_comparison:
             subcategory="model comparison",
             labels={"figure": "model comparison", "model": "all"},
         ),
-    params:
-        kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
-        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
     log:
         "results/{cohort}/logs/figure_model_comparison.log",
     conda:
         "../envs/report.yaml"
+    params:
+        kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
+        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
     script:
         "../scripts/figure_model_comparison.py"
 
@@ -36,16 +36,19 @@ rule figure_observed_predicted:
             caption="../report/observed_vs_predicted.rst",
             category="{cohort}",
             subcategory="observed vs predicted",
-            labels={"figure": "observed vs predicted", "model": "best by validation R²"},
+            labels={
+                "figure": "observed vs predicted",
+                "model": "best by validation R²",
+            },
         ),
-    params:
-        models=lambda wc: MODELS_OF[wc.cohort],
-        kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
-        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
     log:
         "results/{cohort}/logs/figure_observed_predicted.log",
     conda:
         "../envs/report.yaml"
+    params:
+        models=lambda wc: MODELS_OF[wc.cohort],
+        kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
+        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
     script:
         "../scripts/figure_observed_predicted.py"
 
@@ -62,10 +65,10 @@ rule figure_ism:
             subcategory="ISM importance",
             labels={"figure": "ISM importance", "model": "{model}"},
         ),
-    wildcard_constraints:
-        model=one_of(ISM_MODELS),
     log:
         "results/{cohort}/logs/figure_ism_{model}.log",
+    wildcard_constraints:
+        model=one_of(ISM_MODELS),
     conda:
         "../envs/report.yaml"
     script:
@@ -83,10 +86,10 @@ rule figure_kinship:
             subcategory="relatedness",
             labels={"figure": "kinship histogram", "model": "none"},
         ),
-    wildcard_constraints:
-        cohort=one_of(GENOTYPE_COHORTS),
     log:
         "results/{cohort}/logs/figure_kinship.log",
+    wildcard_constraints:
+        cohort=one_of(GENOTYPE_COHORTS),
     conda:
         "../envs/report.yaml"
     script:
@@ -104,13 +107,13 @@ rule figure_cv_summary:
             subcategory="cross-validation summary",
             labels={"figure": "cross-validation summary", "model": "all"},
         ),
-    params:
-        kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
-        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
     log:
         "results/{cohort}/logs/figure_cv_summary.log",
     conda:
         "../envs/report.yaml"
+    params:
+        kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
+        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
     script:
         "../scripts/figure_cv_summary.py"
 
@@ -121,15 +124,18 @@ rule figures:
         model_comparison="results/{cohort}/figures/model_comparison.svg",
         observed_vs_predicted="results/{cohort}/figures/observed_vs_predicted.svg",
         cv_summary="results/{cohort}/figures/cv_summary.html",
-        # genotype cohorts only; the ISM maps wait for the select_interpreted checkpoint
+        # genotype cohorts only; the ISM maps (interpreted networks only: other kinds have no
+        # ism.tsv) wait for the select_interpreted checkpoint
         kinship=lambda wc: (
-            f"results/{wc.cohort}/figures/kinship.svg" if wc.cohort in GENOTYPE_COHORTS else []
+            f"results/{wc.cohort}/figures/kinship.svg"
+            if wc.cohort in GENOTYPE_COHORTS
+            else []
         ),
-        ism=lambda wc: expand(
-            "results/{cohort}/figures/ism_{model}.png",
-            cohort=wc.cohort,
-            model=interpreted_models(wc),
-        ),
+        ism=lambda wc: [
+            f"results/{wc.cohort}/figures/ism_{m}.png"
+            for m in interpreted_models(wc)
+            if kind_of(wc.cohort, m).INTERPRETATION == "ism"
+        ],
     output:
         "results/{cohort}/figures/index.tsv",
     log:

@@ -5,6 +5,7 @@
 # plink cohort has its own import rule writing the same files; the rules after import serve
 # every genotype cohort (GENOTYPE_COHORTS).
 
+
 # A cohort with `import_chunks: K` > 1 is read in K scatter jobs (import_vcf_chunk: one piece
 # of the genome each) and joined by gather_vcf_chunks into the files import_vcf writes, byte
 # for byte. One scattergather name per such cohort: `--set-scatter vcf_import_<cohort>=N`.
@@ -23,16 +24,16 @@ rule import_vcf:
         dosage="results/{cohort}/data/dosage.npy",
         filtered="results/{cohort}/data/filtered.tsv",
         summary="results/{cohort}/data/import_summary.json",
-    params:
-        cohort=vcf_cohort_entry,
-    wildcard_constraints:
-        cohort=one_of(VCF_SINGLE_COHORTS),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
         "results/{cohort}/benchmarks/import.tsv"
+    wildcard_constraints:
+        cohort=one_of(VCF_SINGLE_COHORTS),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=vcf_cohort_entry,
     script:
         "../scripts/import_vcf.py"
 
@@ -48,16 +49,16 @@ rule import_markers:
         dosage="results/{cohort}/data/dosage.npy",
         filtered="results/{cohort}/data/filtered.tsv",
         summary="results/{cohort}/data/import_summary.json",
-    params:
-        cohort=vcf_cohort_entry,
-    wildcard_constraints:
-        cohort=one_of(cohorts_from("markers")),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
         "results/{cohort}/benchmarks/import.tsv"
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("markers")),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=vcf_cohort_entry,
     script:
         "../scripts/import_markers.py"
 
@@ -73,16 +74,16 @@ rule import_plink:
         dosage="results/{cohort}/data/dosage.npy",
         filtered="results/{cohort}/data/filtered.tsv",
         summary="results/{cohort}/data/import_summary.json",
-    params:
-        cohort=vcf_cohort_entry,
-    wildcard_constraints:
-        cohort=one_of(cohorts_from("plink")),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
         "results/{cohort}/benchmarks/import.tsv"
+    wildcard_constraints:
+        cohort=one_of(cohorts_from("plink")),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=vcf_cohort_entry,
     script:
         "../scripts/import_plink.py"
 
@@ -92,12 +93,12 @@ rule bgzip_vcf:
         vcf=lambda wildcards: COHORTS[wildcards.cohort]["vcf"],
     output:
         temp("results/{cohort}/data/chunks/input.vcf.gz"),
-    wildcard_constraints:
-        cohort=one_of(VCF_CHUNKED_PLAIN),
     log:
         "results/{cohort}/logs/import_chunks/bgzip.log",
     benchmark:
         "results/{cohort}/benchmarks/import_chunks/bgzip.tsv"
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_PLAIN),
     conda:
         "../envs/data.yaml"
     script:
@@ -109,12 +110,12 @@ rule index_vcf:
         vcf=vcf_chunk_source,
     output:
         "results/{cohort}/data/chunks/input.csi",
-    wildcard_constraints:
-        cohort=one_of(VCF_CHUNKED_UNINDEXED),
     log:
         "results/{cohort}/logs/import_chunks/index.log",
     benchmark:
         "results/{cohort}/benchmarks/import_chunks/index.tsv"
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_UNINDEXED),
     conda:
         "../envs/data.yaml"
     script:
@@ -126,16 +127,16 @@ rule import_vcf_chunk:
         unpack(vcf_chunk_inputs),
     output:
         temp("results/{cohort}/data/chunks/{scatteritem}.npz"),
-    params:
-        cohort=vcf_chunk_entry,
-    wildcard_constraints:
-        cohort=one_of(VCF_CHUNKED_COHORTS),
     log:
         "results/{cohort}/logs/import_chunks/{scatteritem}.log",
     benchmark:
         "results/{cohort}/benchmarks/import_chunks/{scatteritem}.tsv"
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_COHORTS),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=vcf_chunk_entry,
     script:
         "../scripts/import_vcf_chunk.py"
 
@@ -151,16 +152,16 @@ rule gather_vcf_chunks:
         dosage="results/{cohort}/data/dosage.npy",
         filtered="results/{cohort}/data/filtered.tsv",
         summary="results/{cohort}/data/import_summary.json",
-    params:
-        cohort=vcf_cohort_entry,
-    wildcard_constraints:
-        cohort=one_of(VCF_CHUNKED_COHORTS),
     log:
         "results/{cohort}/logs/import.log",
     benchmark:
         "results/{cohort}/benchmarks/import.tsv"
+    wildcard_constraints:
+        cohort=one_of(VCF_CHUNKED_COHORTS),
     conda:
         "../envs/data.yaml"
+    params:
+        cohort=vcf_cohort_entry,
     script:
         "../scripts/gather_vcf_chunks.py"
 
@@ -177,17 +178,17 @@ rule curate_genotypes:
         removed="results/{cohort}/curate/removed.tsv",
         kept="results/{cohort}/curate/kept.tsv",
         summary="results/{cohort}/curate/summary.json",
-    params:
-        curation=lambda wc: settings(wc.cohort, "curation"),
-    wildcard_constraints:
-        cohort=one_of(GENOTYPE_COHORTS),
-    threads: 2
     log:
         "results/{cohort}/logs/curate.log",
     benchmark:
         "results/{cohort}/benchmarks/curate.tsv"
+    wildcard_constraints:
+        cohort=one_of(GENOTYPE_COHORTS),
     conda:
         "../envs/curate.yaml"
+    threads: 2
+    params:
+        curation=lambda wc: settings(wc.cohort, "curation"),
     script:
         "../scripts/curate_genotypes.py"
 
@@ -199,15 +200,15 @@ rule split_genotypes:
     output:
         split="results/{cohort}/split/split.tsv",
         distribution="results/{cohort}/split/distribution.json",
+    log:
+        "results/{cohort}/logs/split.log",
+    wildcard_constraints:
+        cohort=one_of(GENOTYPE_COHORTS),
+    conda:
+        "../envs/curate.yaml"
     params:
         split=config["split"],
         covariates=vcf_covariates,
-    wildcard_constraints:
-        cohort=one_of(GENOTYPE_COHORTS),
-    log:
-        "results/{cohort}/logs/split.log",
-    conda:
-        "../envs/curate.yaml"
     script:
         "../scripts/split_genotypes.py"
 
@@ -220,12 +221,12 @@ rule impute_genotypes:
         samples="results/{cohort}/data/samples.tsv",
     output:
         "results/{cohort}/split/onehot.npy",
-    wildcard_constraints:
-        cohort=one_of(GENOTYPE_MEAN_COHORTS),
     log:
         "results/{cohort}/logs/impute.log",
     benchmark:
         "results/{cohort}/benchmarks/impute.tsv"
+    wildcard_constraints:
+        cohort=one_of(GENOTYPE_MEAN_COHORTS),
     conda:
         "../envs/data.yaml"
     script:
@@ -242,17 +243,17 @@ rule predict_new:
         models=predict_models,
     output:
         "results/{cohort}/predict/{name}/{model}.tsv",
+    log:
+        "results/{cohort}/logs/predict_{name}_{model}.log",
+    wildcard_constraints:
+        cohort=one_of(VCF_COHORTS),
+        name=one_of(PREDICT),
+    conda:
+        "../envs/model.yaml"
+    threads: 2
     params:
         cohort=vcf_cohort_entry,
         entry=predict_entry,
         kind=model_kind_name,
-    wildcard_constraints:
-        cohort=one_of(VCF_COHORTS),
-        name=one_of(PREDICT),
-    threads: 2
-    log:
-        "results/{cohort}/logs/predict_{name}_{model}.log",
-    conda:
-        "../envs/model.yaml"
     script:
         "../scripts/predict_new.py"

@@ -9,12 +9,12 @@ checkpoint select_interpreted:
         metrics=all_metrics,
     output:
         "results/{cohort}/interpret/models.txt",
-    params:
-        models=lambda wc: MODELS_OF[wc.cohort],
     log:
         "results/{cohort}/logs/select_interpreted.log",
     conda:
         "../envs/report.yaml"
+    params:
+        models=lambda wc: MODELS_OF[wc.cohort],
     script:
         "../scripts/select_interpreted.py"
 
@@ -35,20 +35,20 @@ rule interpret:
         filters="results/{cohort}/interpret/{model}/filters.tsv",
         influence="results/{cohort}/interpret/{model}/filter_influence.tsv",
         interactions="results/{cohort}/interpret/{model}/interactions.tsv",
-    params:
-        settings=config["interpret"],
-    wildcard_constraints:
-        model=one_of(ISM_MODELS),
-    threads: 4
-    resources:
-        gpu=config["resources"]["gpu"],
-        mem_mb=interpret_mem_mb,
     log:
         "results/{cohort}/logs/interpret_{model}.log",
     benchmark:
         "results/{cohort}/benchmarks/interpret_{model}.tsv"
+    wildcard_constraints:
+        model=one_of(ISM_MODELS),
     conda:
         "../envs/interpret.yaml"
+    threads: 4
+    resources:
+        gpu=config["resources"]["gpu"],
+        mem_mb=interpret_mem_mb,
+    params:
+        settings=config["interpret"],
     script:
         "../scripts/interpret.py"
 
@@ -59,17 +59,17 @@ rule interpret_coefficients:
         features="results/{cohort}/data/features.tsv",
     output:
         "results/{cohort}/interpret/{model}/{table}.tsv",
-    params:
-        settings=config["interpret"],
-        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
+    log:
+        "results/{cohort}/logs/interpret_{model}_{table}.log",
     wildcard_constraints:
         model=one_of(COEFFICIENT_MODELS),
         table="effects|kmers",
-    threads: 1
-    log:
-        "results/{cohort}/logs/interpret_{model}_{table}.log",
     conda:
         "../envs/report.yaml"
+    threads: 1
+    params:
+        settings=config["interpret"],
+        genotype=lambda wc: wc.cohort in GENOTYPE_COHORTS,
     script:
         "../scripts/interpret_coefficients.py"
 
@@ -82,12 +82,34 @@ rule truth_recovery:
         ridge=ridge_models_of_cohort,
     output:
         "results/{cohort}/interpret/{model}/truth_recovery.json",
+    log:
+        "results/{cohort}/logs/truth_recovery_{model}.log",
     wildcard_constraints:
         cohort=one_of(cohorts_from("simulate")),
         model=one_of(ISM_MODELS),
-    log:
-        "results/{cohort}/logs/truth_recovery_{model}.log",
     conda:
         "../envs/interpret.yaml"
     script:
         "../scripts/truth_recovery.py"
+
+
+# Motifs with names (sequence cohorts): filters and TF-MoDISco patterns against JASPAR.
+rule name_motifs:
+    input:
+        ism_maps="results/{cohort}/interpret/{model}/ism_maps.npz",
+        meme="results/{cohort}/interpret/{model}/filters.meme",
+        filters="results/{cohort}/interpret/{model}/filters.tsv",
+    output:
+        "results/{cohort}/interpret/{model}/motif_matches.tsv",
+    log:
+        "results/{cohort}/logs/name_motifs_{model}.log",
+    benchmark:
+        "results/{cohort}/benchmarks/name_motifs_{model}.tsv"
+    wildcard_constraints:
+        cohort=one_of([c for c in COHORTS if c not in GENOTYPE_COHORTS]),
+        model=one_of(ISM_MODELS),
+    conda:
+        "../envs/interpret.yaml"
+    threads: 2
+    script:
+        "../scripts/name_motifs.py"

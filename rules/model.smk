@@ -9,15 +9,15 @@ rule assign_folds:
         table=fold_column_table,
     output:
         "results/{cohort}/evaluation/folds.tsv",
+    log:
+        "results/{cohort}/logs/assign_folds.log",
+    wildcard_constraints:
+        cohort=one_of(KFOLD_COHORTS),
+    conda:
+        "../envs/curate.yaml"
     params:
         evaluation=lambda wc: settings(wc.cohort, "evaluation"),
         split=lambda wc: settings(wc.cohort, "split"),
-    wildcard_constraints:
-        cohort=one_of(KFOLD_COHORTS),
-    log:
-        "results/{cohort}/logs/assign_folds.log",
-    conda:
-        "../envs/curate.yaml"
     script:
         "../scripts/assign_folds.py"
 
@@ -30,17 +30,17 @@ rule fold_split:
     output:
         split="results/{cohort}/folds/{fold}/split.tsv",
         distribution="results/{cohort}/folds/{fold}/distribution.json",
+    log:
+        "results/{cohort}/logs/fold_split_{fold}.log",
+    wildcard_constraints:
+        cohort=one_of(KFOLD_COHORTS),
+        fold=r"\d+_\d+",
+    conda:
+        "../envs/curate.yaml"
     params:
         evaluation=lambda wc: settings(wc.cohort, "evaluation"),
         split=lambda wc: settings(wc.cohort, "split"),
         covariates=lambda wc: COHORTS[wc.cohort].get("covariates", []),
-    wildcard_constraints:
-        cohort=one_of(KFOLD_COHORTS),
-        fold=r"\d+_\d+",
-    log:
-        "results/{cohort}/logs/fold_split_{fold}.log",
-    conda:
-        "../envs/curate.yaml"
     script:
         "../scripts/fold_split.py"
 
@@ -54,22 +54,22 @@ rule train_gpu:
         split=fold_split_file,
         kept="results/{cohort}/curate/kept.tsv",
     output:
-        model="results/{cohort}/folds/{fold}/models/{model}/" + ARTEFACT["gpu"],
+        model=f"results/{{cohort}}/folds/{{fold}}/models/{{model}}/{ARTEFACT['gpu']}",
         history="results/{cohort}/folds/{fold}/models/{model}/history.tsv",
-    params:
-        spec=model_spec,
-        seed=config["training"]["seed"],
-    wildcard_constraints:
-        model=one_of(GPU_MODELS),
-    threads: 4
-    resources:
-        gpu=config["resources"]["gpu"],
     log:
         "results/{cohort}/logs/train/{model}_{fold}.log",
     benchmark:
         "results/{cohort}/benchmarks/train/{model}_{fold}.tsv"
+    wildcard_constraints:
+        model=one_of(GPU_MODELS),
     conda:
         "../envs/model.yaml"
+    threads: 4
+    resources:
+        gpu=config["resources"]["gpu"],
+    params:
+        spec=model_spec,
+        seed=config["training"]["seed"],
     script:
         "../scripts/train.py"
 
@@ -81,20 +81,20 @@ rule train_cpu:
         split=fold_split_file,
         kept="results/{cohort}/curate/kept.tsv",
     output:
-        model="results/{cohort}/folds/{fold}/models/{model}/" + ARTEFACT["cpu"],
+        model=f"results/{{cohort}}/folds/{{fold}}/models/{{model}}/{ARTEFACT['cpu']}",
         history="results/{cohort}/folds/{fold}/models/{model}/history.tsv",
-    params:
-        spec=model_spec,
-        seed=config["training"]["seed"],
-    wildcard_constraints:
-        model=one_of(CPU_MODELS),
-    threads: 2
     log:
         "results/{cohort}/logs/train/{model}_{fold}.log",
     benchmark:
         "results/{cohort}/benchmarks/train/{model}_{fold}.tsv"
+    wildcard_constraints:
+        model=one_of(CPU_MODELS),
     conda:
         "../envs/model.yaml"
+    threads: 2
+    params:
+        spec=model_spec,
+        seed=config["training"]["seed"],
     script:
         "../scripts/train.py"
 
@@ -106,17 +106,19 @@ rule select_candidate:
         models=lambda wc: candidate_files(wc, "model"),
         histories=lambda wc: candidate_files(wc, "history.tsv"),
     output:
-        model="results/{cohort}/folds/{fold}/models/{model}/" + ARTEFACT["gpu"],
+        model=f"results/{{cohort}}/folds/{{fold}}/models/{{model}}/{ARTEFACT['gpu']}",
         history="results/{cohort}/folds/{fold}/models/{model}/history.tsv",
         selection="results/{cohort}/folds/{fold}/models/{model}/selection.tsv",
-    params:
-        candidates=lambda wc: [c.split("~", 1)[1] for c in CANDIDATES[(wc.cohort, wc.model)]],
-    wildcard_constraints:
-        model=one_of(SELECTED_MODELS),
     log:
         "results/{cohort}/logs/select/{model}_{fold}.log",
+    wildcard_constraints:
+        model=one_of(SELECTED_MODELS),
     conda:
         "../envs/curate.yaml"
+    params:
+        candidates=lambda wc: [
+            c.split("~", 1)[1] for c in CANDIDATES[(wc.cohort, wc.model)]
+        ],
     script:
         "../scripts/select_candidate.py"
 
@@ -126,14 +128,14 @@ rule gather_selection:
         selection_tables,
     output:
         "results/{cohort}/models/{model}/selection.tsv",
-    params:
-        folds=lambda wc: folds_of(wc.cohort),
-    wildcard_constraints:
-        model=one_of(SELECTED_MODELS),
     log:
         "results/{cohort}/logs/gather_selection_{model}.log",
+    wildcard_constraints:
+        model=one_of(SELECTED_MODELS),
     conda:
         "../envs/curate.yaml"
+    params:
+        folds=lambda wc: folds_of(wc.cohort),
     script:
         "../scripts/gather_selection.py"
 
@@ -149,14 +151,14 @@ rule evaluate:
         predictions="results/{cohort}/folds/{fold}/models/{model}/predictions.tsv",
         metrics="results/{cohort}/folds/{fold}/models/{model}/metrics.json",
         unphenotyped="results/{cohort}/folds/{fold}/models/{model}/predict_unphenotyped.tsv",
-    params:
-        kind=model_kind_name,
-        level=lambda wc: settings(wc.cohort, "evaluation")["interval"],
-    threads: 2
     log:
         "results/{cohort}/logs/evaluate/{model}_{fold}.log",
     conda:
         "../envs/model.yaml"
+    threads: 2
+    params:
+        kind=model_kind_name,
+        level=lambda wc: settings(wc.cohort, "evaluation")["interval"],
     script:
         "../scripts/evaluate.py"
 
@@ -171,13 +173,13 @@ rule gather_model:
         predictions="results/{cohort}/models/{model}/predictions.tsv",
         metrics="results/{cohort}/models/{model}/metrics.json",
         unphenotyped="results/{cohort}/models/{model}/predict_unphenotyped.tsv",
-    params:
-        folds=lambda wc: folds_of(wc.cohort),
-        scheme=lambda wc: settings(wc.cohort, "evaluation")["scheme"],
     log:
         "results/{cohort}/logs/gather_{model}.log",
     conda:
         "../envs/curate.yaml"
+    params:
+        folds=lambda wc: folds_of(wc.cohort),
+        scheme=lambda wc: settings(wc.cohort, "evaluation")["scheme"],
     script:
         "../scripts/gather_model.py"
 
@@ -188,12 +190,12 @@ rule evaluation_summary:
     output:
         per_fold="results/{cohort}/evaluation/per_fold.tsv",
         summary="results/{cohort}/evaluation/summary.tsv",
-    params:
-        models=lambda wc: MODELS_OF[wc.cohort],
-        folds=lambda wc: folds_of(wc.cohort),
     log:
         "results/{cohort}/logs/evaluation_summary.log",
     conda:
         "../envs/curate.yaml"
+    params:
+        models=lambda wc: MODELS_OF[wc.cohort],
+        folds=lambda wc: folds_of(wc.cohort),
     script:
         "../scripts/evaluation_summary.py"

@@ -23,14 +23,14 @@ rule report:
     output:
         html="results/{cohort}/report.html",
         summary="results/{cohort}/summary.json",
+    log:
+        "results/{cohort}/logs/report.log",
+    conda:
+        "../envs/report.yaml"
     params:
         cohort=cohort_entry,
         models=lambda wc: MODELS_OF[wc.cohort],
         kinds=lambda wc: {m: KIND_OF[(wc.cohort, m)] for m in MODELS_OF[wc.cohort]},
         evaluation=lambda wc: settings(wc.cohort, "evaluation"),
-    log:
-        "results/{cohort}/logs/report.log",
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/report.py"

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .dataset import read_tsv
 from .errors import InputError
-from .atomic import atomic_path, read_json, write_json, write_tsv
+from .atomic import atomic_path, write_json, write_tsv
 from .covariates import adjust_covariates, covariate_design  # noqa: F401  (re-exported)
 from .tensorfile import iter_blocks, open_tensor, tensor_writer
 

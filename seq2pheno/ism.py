@@ -1251,7 +1251,6 @@ def saliency(model, x, *, batch_size: int = 256, memory_mb: float | None = None)
     sequences, fewer where its activations and their gradients would not fit ``memory_mb``
     (MB of working memory).
     """
-    N = x.shape[0]
     out = np.zeros(x.shape, dtype=np.float64)
     for s, g in saliency_chunks(model, x, batch_size=batch_size, memory_mb=memory_mb):
         out[s:s + len(g)] = g

@@ -244,6 +244,26 @@ def _trim(ppm: np.ndarray, cwm: np.ndarray, fraction: float) -> tuple[int, int]:
     return int(keep[0]), int(keep[-1]) + 1
 
 
+def _cache_modisco_kernels() -> None:
+    """Turn on numba's on-disk cache for modisco-lite's kernels (best effort).
+
+    modisco-lite caches its kernels only when it can compile them in forked children, which
+    it refuses once numba's OpenMP threading layer is running (memelite's Tomtom starts it),
+    and would then compile them in this process on every run (about 30 s of CPU). With the
+    cache on, they are compiled once per installation and loaded afterwards.
+    """
+    try:
+        from numba.core.dispatcher import Dispatcher
+        from modiscolite import precompile
+
+        for group in precompile._kernels():
+            for dispatcher, _ in group:
+                if isinstance(dispatcher, Dispatcher) and not dispatcher.overloads:
+                    dispatcher.enable_caching()
+    except Exception as exc:   # no writable cache, or modisco-lite's internals moved
+        _log.debug("modisco-lite kernels not cached: %s", exc)
+
+
 def run_modisco(onehot, ism_deltas, max_seqlets: int = 2000, window: int | None = None, *,
                 sliding_window_size: int = 15, flank_size: int = 5,
                 min_metacluster_size: int = 50, final_min_cluster_size: int = 20,
@@ -303,6 +323,7 @@ def run_modisco(onehot, ism_deltas, max_seqlets: int = 2000, window: int | None 
 
     import modiscolite
 
+    _cache_modisco_kernels()
     try:
         pos, neg = modiscolite.tfmodisco.TFMoDISco(
             one_hot=np.ascontiguousarray(x), hypothetical_contribs=np.ascontiguousarray(hyp),
@@ -355,7 +376,7 @@ def motif_table(filter_pwms: Iterable[dict], modisco_motifs: Iterable[dict], *,
                if p.get("informative", True)]
     if filters:
         frames.append(match_motifs(filters, database, q_threshold=q_threshold, top=top,
-                                   source="filter").assign(n_seqlets=pd.NA))
+                                   source="filter").assign(n_seqlets=None))
     modisco_motifs = list(modisco_motifs)
     if modisco_motifs:
         queries = []
@@ -366,28 +387,22 @@ def motif_table(filter_pwms: Iterable[dict], modisco_motifs: Iterable[dict], *,
                              source="modisco")
         seqlets = {m["name"]: int(m["n_seqlets"]) for m in modisco_motifs}
         missing = [name for name, _ in queries if name not in set(found["motif"])]
-        unmatched = pd.DataFrame({"source": "modisco", "motif": missing})
-        found = pd.concat([found, unmatched], ignore_index=True) if missing else found
+        if missing:
+            unmatched = pd.DataFrame({"source": "modisco", "motif": missing}).reindex(
+                columns=MATCH_COLUMNS)
+            found = pd.concat([found, unmatched], ignore_index=True) if len(found) else unmatched
         found["n_seqlets"] = found["motif"].map(seqlets)
         frames.append(found)
     columns = TABLE_COLUMNS + ["n_seqlets"]
+    frames = [f for f in frames if len(f)]
     if not frames:
         return pd.DataFrame(columns=columns)
-    table = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
-        len(f) for f in frames) else pd.DataFrame(columns=MATCH_COLUMNS + ["n_seqlets"])
     out = []
-    for source in ("filter", "modisco"):
-        part = table[table["source"] == source].copy()
-        if part.empty:
-            continue
+    for part in frames:                      # one per source: filters, then TF-MoDISco
         part = part.sort_values(["q_value", "p_value"], kind="stable", na_position="last")
         ranked = part["jaspar_id"].notna().to_numpy()
         rank = pd.array([pd.NA] * len(part), dtype="Int64")
         rank[ranked] = np.arange(1, int(ranked.sum()) + 1)
-        part["rank"] = rank
-        out.append(part)
-    if not out:
-        return pd.DataFrame(columns=columns)
-    result = pd.concat(out, ignore_index=True)[columns]
-    result["n_seqlets"] = result["n_seqlets"].astype("Int64")
-    return result.reset_index(drop=True)
+        part = part.assign(rank=rank, n_seqlets=part["n_seqlets"].astype("Int64"))
+        out.append(part[columns])
+    return pd.concat(out, ignore_index=True)

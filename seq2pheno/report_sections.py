@@ -7,6 +7,7 @@ for ``ctx["extra_sections"]`` of :func:`seq2pheno.report.render_report`.
 from __future__ import annotations
 
 import os
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def interpretation_section(model: str, *, ism: pd.DataFrame, global_map: np.ndar
                            saliency: pd.DataFrame, pwms: list[dict], influence: pd.DataFrame,
                            interactions: pd.DataFrame, recovery: dict | None = None,
                            causal: list[int] | None = None, genotype: bool = False,
-                           motif_names: dict | None = None) -> dict:
+                           motif_names: dict | None = None,
+                           motif_matches: pd.DataFrame | None = None) -> dict:
     """What the CNN ``model`` uses: ISM, saliency, filter motifs, epistasis, truth recovery.
 
     ism: ism.tsv (position, importance, rank, ...; chrom, pos, ref, alt on genotype cohorts);
@@ -90,6 +92,8 @@ def interpretation_section(model: str, *, ism: pd.DataFrame, global_map: np.ndar
         parts.append("<p>The first convolution of this model looks at one base at a time (kernel "
                      "size 1) or no filter fired often enough, so there are no filter motifs to "
                      "draw; the influence table still ranks its filters.</p>")
+    if motif_matches is not None and not genotype:
+        parts.append(motif_matches_block(motif_matches))
     if len(influence):
         cols = [c for c in ("filter", "loss_increase", "r2_drop", "rank") if c in influence]
         parts.append(table_block(influence.sort_values("rank")[cols].head(15),
@@ -188,6 +192,24 @@ def unphenotyped_section(rankings: dict[str, pd.DataFrame], top: int = 20) -> di
     return section("Unphenotyped samples: predicted ranking", "\n".join(parts), anchor="unphenotyped")
 
 
+def motif_matches_block(table: pd.DataFrame) -> str:
+    """motif_matches.tsv as a table with what a match means (and does not)."""
+    named = table[table["jaspar_id"].notna()] if len(table) else table
+    caveat = ("A match is a similarity between two position weight matrices (Tomtom-like comparison "
+              "against JASPAR 2024 CORE vertebrates, q ≤ 0.05 after correcting for every comparison), not "
+              "proof that this transcription factor binds here or drives the phenotype: related factors "
+              "share motifs, and a filter may be half a motif or two fused.")
+    if not len(named):
+        n_modisco = int((table["source"] == "modisco").sum()) if len(table) else 0
+        return (f"<p><strong>Motifs with names.</strong> No filter and none of the {n_modisco} TF-MoDISco "
+                "patterns matched a JASPAR motif at q ≤ 0.05 (motif_matches.tsv). " + caveat + "</p>")
+    cols = [c for c in ("source", "motif", "jaspar_id", "jaspar_name", "q_value", "rank", "n_seqlets")
+            if c in named.columns]
+    return table_block(named[cols].head(30), "Named motifs: first-layer filters (source filter) and "
+                       "TF-MoDISco patterns of the ISM attributions (source modisco, with their seqlet "
+                       "counts), each with its closest JASPAR motifs. " + caveat)
+
+
 def kinship_section(table: pd.DataFrame, related: pd.DataFrame | None, summary: dict) -> dict:
     """Relatedness of a genotype cohort: kinship histogram, degree counts, related pairs and decisions.
 
@@ -202,11 +224,23 @@ def kinship_section(table: pd.DataFrame, related: pd.DataFrame | None, summary: 
     floor = summary.get("king_table_floor")
     k = pd.to_numeric(table["kinship"], errors="coerce").to_numpy(float)
     n_pairs = int(summary.get("n_pairs", len(k)))
+    measure = summary.get("relationship_measure", "KING-robust")
+    if measure is None:
+        reason = summary.get("relationship_reason") or "no autosomal biallelic sites"
+        return section("Relatedness", f"<p><strong>Kinship could not be estimated</strong>: {html_escape(reason)}. "
+                       "No relative or duplicate could be detected, so the test accuracy may include "
+                       "relatives of training samples.</p>", anchor="relatedness")
+    how = ("The KING-robust kinship coefficient (Manichaikul et al. 2010, as plink2 computes it)"
+           if str(measure).startswith("KING") else
+           f"Kinship from VanRaden's genomic relationship ({html_escape(str(measure))}: G_ij / (2 √(G_ii G_jj)), "
+           "used because KING-robust is undefined for this cohort"
+           + (f": {html_escape(str(summary.get('relationship_reason')))}" if summary.get("relationship_reason") else "")
+           + ")")
     parts = [
         "<p>Relatives share long stretches of genome, so a model tested on the relative of a "
         "training sample is partly tested on what it has already seen, and its accuracy looks "
-        "better than it will be on unrelated individuals. The KING-robust kinship coefficient "
-        f"(Manichaikul et al. 2010, as plink2 computes it) was estimated for all {n_pairs:,} pairs "
+        f"better than it will be on unrelated individuals. {how} "
+        f"was estimated for all {n_pairs:,} pairs "
         f"of samples over {int(summary.get('n_kinship_sites', 0)):,} biallelic autosomal SNVs. "
         "It is about 0.5 for duplicates or identical twins, 0.25 for parent–offspring and full "
         "siblings, 0.125 for second-degree relatives (half siblings, grandparents) and 0.0625 for "
@@ -236,11 +270,18 @@ def kinship_section(table: pd.DataFrame, related: pd.DataFrame | None, summary: 
                     "phenotyped samples in which no two are related (exact on small families) and "
                     "removes the others before the split. Unphenotyped samples are never removed: they "
                     "are in no evaluation split, and a relative in training is what helps predict them.")
-    else:
+    elif mode == "group":
         decision = (f"Pairs with kinship above {cutoff:g} (curation.king_cutoff) count as related. "
                     "With <code>relatedness: group</code> every sample is kept and each family (connected "
                     "relatives) forms one group that the split keeps together, so relatives are never "
                     "on both sides of a train/test boundary.")
+    else:
+        decision = ("With <code>relatedness: keep</code> (the default for genotype cohorts) relatives "
+                    "stay: they are what genomic prediction learns from, as in a breeding programme "
+                    "that predicts the offspring of its own lines. Only duplicates and clones (kinship "
+                    "≥ 0.354, or identical genotypes) are grouped, so that no copy of a test sample is "
+                    "in training. The verdict says how many test samples have a close relative in "
+                    f"training. Pairs above {cutoff:g} (curation.king_cutoff) are listed below.")
     parts.append(f"<p>{decision} {n_rel:,} pair{'s' if n_rel != 1 else ''} crossed the cutoff.</p>")
     if related is not None and len(related):
         cols = [c for c in ("id1", "id2", "kinship", "degree", "action") if c in related.columns]
@@ -248,7 +289,8 @@ def kinship_section(table: pd.DataFrame, related: pd.DataFrame | None, summary: 
         parts.append(table_block(shown, f"Related pairs (kinship > {cutoff:g}) and what was done with "
                                  f"each{' (the 50 closest shown)' if len(related) > 50 else ''}; "
                                  "the full list is curate/related.tsv, every pair curate/kinship.tsv."))
-    return section("Relatedness (KING kinship)", "\n".join(parts), anchor="relatedness")
+    return section(f"Relatedness ({'KING' if str(measure).startswith('KING') else 'genomic relationship'} kinship)",
+                   "\n".join(parts), anchor="relatedness")
 
 
 def plots_figure(fig, caption: str) -> str:

@@ -441,10 +441,41 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
 
     ctx["extra_sections"] = _extra_sections(paths, models, kinds=kinds,
                                             genotype=params["cohort"]["source"] in GENOTYPE_SOURCES)
+    by_relatedness = _relatedness_section(ctx, summary)
+    if by_relatedness:
+        ctx["extra_sections"].insert(1 if paths.get("kinship") else 0, by_relatedness)
     rep.write_report(out["html"], ctx)
     if out.get("summary"):
         write_json(summary, out["summary"])
     log.info("report written to %s; verdict: %s", out["html"], summary.get("sentence"))
+
+
+def _relatedness_section(ctx: dict, summary: dict) -> dict | None:
+    """Accuracy of the best model on the first fold's test samples, binned by each test sample's
+    highest kinship to the training samples (genotype cohorts)."""
+    from .kinship import accuracy_by_relatedness
+    from .report import section, table_block
+
+    rel = summary.get("relatives") or {}
+    kin = rel.get("max_kinship_to_train")
+    best = summary.get("best_model")
+    if not kin or best not in ctx["models"] or ctx["models"][best].get("predictions") is None:
+        return None
+    pred = ctx["models"][best]["predictions"]
+    pred = pred[pred["split"] == "test"].drop_duplicates("id").set_index("id")
+    k = pd.Series(kin["kinship"], index=kin["id"])
+    ids = [i for i in k.index if i in pred.index]
+    if not ids:
+        return None
+    table = accuracy_by_relatedness(pred.loc[ids, "observed"], pred.loc[ids, "predicted"], k.loc[ids])
+    table = table[table["n"] > 0]
+    caption = (f"Test samples of the first fold binned by their highest kinship to any training sample, "
+               f"and the Pearson r of {best} within each bin. Accuracy on close relatives of the "
+               "training set is what a breeding programme gets when it predicts the offspring of its "
+               "own lines; accuracy on the least related bin is closer to what it would get on a new "
+               "population. Bins with fewer than 3 samples have no r.")
+    return section("Accuracy by relatedness to the training set",
+                   table_block(table[["bin", "n", "pearson_r"]], caption), anchor="accuracy-by-relatedness")
 
 
 def _relatives(paths: dict, split_table: pd.DataFrame) -> dict | None:
@@ -509,7 +540,8 @@ def _extra_sections(paths: dict, models: list[str], *, kinds: dict | None = None
             saliency=read_tsv(files["saliency.tsv"]), pwms=read_meme(files["filters.meme"]),
             influence=read_tsv(files["filter_influence.tsv"]),
             interactions=read_tsv(files["interactions.tsv"]), recovery=recovery, causal=causal,
-            genotype=markers))
+            genotype=markers,
+            motif_matches=read_tsv(files["motif_matches.tsv"]) if "motif_matches.tsv" in files else None))
     rankings = {m: read_tsv(p) for m, p in zip(models, paths.get("unphenotyped", []))}
     ranking = rs.unphenotyped_section(rankings)
     if ranking:
@@ -733,6 +765,27 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     pairs = interactions.pairwise_epistasis(model, x, top, log=log, memory_mb=budget("epistasis"))
     write_tsv(pairs, out["interactions"])
     log.info("interpretation done: peak RSS %.0f MB (bound %.0f MB)", _peak_rss_mb(), limit_mb)
+
+
+def name_motifs(paths: dict, *, out, log) -> None:
+    """Motifs with names -> out (motif_matches.tsv): the informative first-layer filters and the
+    TF-MoDISco patterns of the ISM attributions, each matched against JASPAR (q <= 0.05)."""
+    from . import motifs
+    from .filters import read_meme
+
+    informative = read_tsv(paths["filters"]).set_index("filter")["informative"] if paths.get("filters") else {}
+    pwms = [{"filter": m["filter"], "pfm": m["pfm"], "informative": bool(informative.get(m["filter"], True))}
+            for m in read_meme(paths["meme"]) if m["filter"] is not None]
+    with np.load(paths["ism_maps"]) as maps:
+        onehot, deltas = maps["onehot"], maps["deltas"]
+    found = motifs.run_modisco(onehot, deltas, log=log)
+    if not found:
+        log.info("TF-MoDISco found no pattern: %s", getattr(found, "reason", "no seqlets"))
+    table = motifs.motif_table(pwms, found)
+    write_tsv(table, out)
+    named = table[table["jaspar_id"].notna()]
+    log.info("%d named matches (%s)", len(named),
+             ", ".join(f"{r.motif} ~ {r.jaspar_name}" for r in named.head(5).itertuples()) or "none")
 
 
 def _peak_rss_mb() -> float:

@@ -18,7 +18,7 @@ Metrics are ``"pearson_r"`` (Pearson correlation) or ``"r2"`` (coefficient of de
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy import stats

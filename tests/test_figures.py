@@ -126,12 +126,13 @@ def snakemake(workdir: Path, *args):
 
 @pytest.fixture(scope="module")
 def figure_run(tmp_path_factory):
-    """The tiny config cut to its simulated cohort, one CNN and ridge (the fastest run with an
-    interpreted model), run to the figure list (the HTML report and rankings are not needed)."""
+    """The tiny config cut to its simulated cohort, one CNN (interpreted) and ridge, run to the
+    figure list (the HTML report and rankings are not needed)."""
     workdir = tmp_path_factory.mktemp("figures")
     config = yaml.safe_load((REPO / "tests/configs/tiny.yaml").read_text())
     config["cohorts"] = {"tiny_sim": config["cohorts"]["tiny_sim"]}
     config["models"] = {"default": config["models"]["default"], "ridge": {}}
+    config["interpret"]["models"] = ["default"]                      # the network, whatever wins
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(workdir, "--", FIGURES)
     return workdir

@@ -173,7 +173,7 @@ def haplotype_run(tmp_path_factory):
         "cohorts": {"hap": base, "hapseq": {**base, "encoding": "sequence", "regions": ["1:1-600", "2:1-400"]}},
         "split": {"seed": 3},
         "models": {"default": {"epochs": 3, "patience": 2}, "ridge": {}},
-        "interpret": {"n_sequences": 4, "top_positions": 3},
+        "interpret": {"n_sequences": 4, "top_positions": 3, "models": ["default"]},
         "predict": {"fresh": {"cohort": "hap", "vcf": str(workdir / "new.vcf.gz")},
                     "fresh_seq": {"cohort": "hapseq", "vcf": str(workdir / "new.vcf.gz")}},
         "resources": {"gpu": 0},

@@ -164,7 +164,7 @@ def test_modisco_skips_noise(planted):
     x, _, _ = planted
     rng = np.random.default_rng(5)
     noise = rng.normal(0, 0.05, x.shape) * (1 - x)
-    result = motifs.run_modisco(x[:100], noise[:100])
+    result = motifs.run_modisco(x[:60], noise[:60])
     assert result == [] and "seqlets" in result.reason
 
 

@@ -11,7 +11,7 @@ What is checked (docs/cluster.md explains the set-up):
   rule went through sbatch: one "submitted with SLURM jobid" line per job in snakemake's log,
   each id known to slurmctld (`scontrol show job`, kept a day by MinJobAge) and to the job
   completion log (/var/log/slurm/jobcomp.log), COMPLETED, named with this run's id;
-- the GPU rules of the profile (train_cnn, interpret) were submitted with `--gpus=1` to the
+- the GPU rules of the profile (train_gpu, interpret) were submitted with `--gpus=1` to the
   GPU partition and Slurm allocated them the GRES (TresPerJob=gres:gpu:1), and no other job
   asked for a GPU;
 - the outputs equal a local run's: the same split.tsv byte for byte, metrics.json within 1e-6;
@@ -234,7 +234,7 @@ def slurm_run(tmp_path_factory, snapshot):
         shutil.copytree(snapshot(), workdir, symlinks=True)
         proc = snakemake(
             workdir, "--profile", str(PROFILE), "--configfile", TINY,
-            # The test node may have fewer CPUs than a rule's threads (train_cnn asks 4).
+            # The test node may have fewer CPUs than a rule's threads (train_gpu asks 4).
             "--max-threads", str(cpus),
             *SLURM_TEST_ARGS,
         )
@@ -275,7 +275,7 @@ def test_every_job_went_through_sbatch(slurm_run):
         f"jobs without a Slurm submission: snakemake ran {sorted(remote)}, "
         f"sbatch got {sorted(r['rule'] for r in records.values())}"
     )
-    assert {"train_cnn", "evaluate", "report"} <= set(remote)
+    assert {"train_gpu", "evaluate", "report"} <= set(remote)
     comp = jobcomp_records()
     for jobid, rec in records.items():
         job = scontrol_job(jobid)
@@ -294,9 +294,9 @@ def test_gpu_rules_asked_for_a_gpu_and_no_others(slurm_run):
     assert proc.returncode == 0, f"snakemake --profile profiles/slurm failed:\n{_tail(workdir)}"
     records = job_records(proc.stdout + proc.stderr)
     gpu_rules = gpu_rules_of_profile()
-    assert "train_cnn" in gpu_rules, "profiles/slurm does not send train_cnn to a GPU"
-    trained = [j for j, r in records.items() if r["rule"] == "train_cnn"]
-    assert trained, "no train_cnn job was submitted"
+    assert "train_gpu" in gpu_rules, "profiles/slurm does not send train_gpu to a GPU"
+    trained = [j for j, r in records.items() if r["rule"] == "train_gpu"]
+    assert trained, "no train_gpu job was submitted"
     for jobid, rec in records.items():
         job = scontrol_job(jobid)
         tres = job.get("TresPerJob", "") + job.get("TresPerNode", "")
@@ -366,3 +366,26 @@ def test_time_limit_kill_is_reported_with_its_log_and_retried(tmp_path):
     assert "Trying to restart job" in log
     assert (tmp_path / "results" / "slow.txt").read_text().strip() == "1"
     assert scontrol_job(failed.group(1))["JobState"] == "TIMEOUT"
+
+
+@pytest.mark.xdist_group("slurm_timeout")
+def test_a_gpu_job_that_sees_no_gpu_stops_with_one_line(tmp_path, snapshot):
+    """The test cluster's GPU is /dev/null: without `gpu_fallback: cpu` a train_gpu job must stop
+    with the one line that names the request, CUDA_VISIBLE_DEVICES and the backend."""
+    node_info()
+    workdir = tmp_path / "wf"
+    shutil.copytree(snapshot(), workdir, symlinks=True)
+    config = yaml.safe_load((REPO / TINY).read_text())
+    config["resources"]["gpu_fallback"] = "error"
+    config["cohorts"] = {"tiny_sim": config["cohorts"]["tiny_sim"]}
+    (workdir / "strict.yaml").write_text(yaml.safe_dump(config))
+    target = "results/tiny_sim/folds/holdout/models/seed_cnn/model.keras"
+    proc = snakemake(workdir, target, "--profile", str(PROFILE), "--configfile", "strict.yaml",
+                     "--max-threads", str(int(node_info().get("CPUTot", "1"))), "--retries", "0",
+                     *SLURM_TEST_ARGS, timeout=900)
+    assert proc.returncode != 0, "a GPU job without a GPU trained anyway"
+    logs = list((workdir / "results/tiny_sim/logs/train").glob("seed_cnn_holdout.log"))
+    assert logs, f"no training log:\n{_tail(workdir)}"
+    text = logs[0].read_text()
+    assert re.search(r"asked for 1 GPU\(s\), the backend sees none: CUDA_VISIBLE_DEVICES=", text), text[-2000:]
+    assert not (workdir / target).exists()

@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -108,3 +107,15 @@ def test_summary_json_states_the_verdict(kfold_run):
         assert "folds" in s["sentence"]
     html = (base / "report.html").read_text()
     assert escape(s["sentence"]) in html, "the report says what summary.json says"
+
+
+def test_interpreted_network_has_named_motifs_table(kfold_run):
+    base, _ = kfold_run
+    table = read(base / "interpret/small_cnn/motif_matches.tsv")
+    assert list(table.columns[:6]) == ["source", "motif", "jaspar_id", "jaspar_name", "q_value", "rank"]
+    assert set(table["source"]) <= {"filter", "modisco"}
+    assert (table["q_value"].dropna() <= 0.05).all()
+    html = (base / "report.html").read_text()
+    named = table.dropna(subset=["jaspar_id"])
+    assert ("Named motifs:" in html) if len(named) else ("Motifs with names." in html)
+    assert "not proof" in html

@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .base import IndexedRows, Rows
+from .base import Rows
 
 KIND = "ridge"
 ARTEFACT = "model.npz"
