@@ -114,7 +114,7 @@ def run(datasets, model_names, quick: bool, seed: int, log) -> pd.DataFrame:
                 if quick and spec["type"] == "cnn":
                     spec["epochs"] = min(spec["epochs"], 5)
                 t0, c0 = time.perf_counter(), _cpu_seconds()
-                cap = spec.get("epochs")
+                cap = spec.get("epochs") if spec["type"] == "cnn" else None
                 if spec["type"] == "ridge":
                     model = fit_ridge(IndexedRows(onehot, tr), y[tr], IndexedRows(onehot, va),
                                       y[va], spec["alphas"])
@@ -155,8 +155,8 @@ def summary(df: pd.DataFrame, quick: bool = False) -> list[str]:
         lines.append(line)
     cnn = df[df["model"] == "default"]
     if len(cnn) and "early" in cnn:
-        stops = ", ".join(f"{d} {e}/{c}" for d, e, c in zip(cnn["dataset"], cnn["epochs"],
-                                                            cnn["cap"]))
+        stops = ", ".join(f"{d} {int(e)}/{int(c)}" for d, e, c in zip(cnn["dataset"],
+                                                                      cnn["epochs"], cnn["cap"]))
         ok = bool(cnn["early"].all())
         lines.append(f"default stopped at epoch {stops} "
                      f"({'PASS' if ok else 'FAIL'}: early stopping must end it before the cap)")

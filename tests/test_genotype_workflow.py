@@ -172,6 +172,7 @@ def haplotype_run(tmp_path_factory):
     config = {
         "cohorts": {"hap": base, "hapseq": {**base, "encoding": "sequence", "regions": ["1:1-600", "2:1-400"]}},
         "split": {"seed": 3},
+        "evaluation": {"scheme": "holdout"},
         "models": {"default": {"epochs": 3, "patience": 2}, "ridge": {}},
         "interpret": {"n_sequences": 4, "top_positions": 3, "models": ["default"]},
         "predict": {"fresh": {"cohort": "hap", "vcf": str(workdir / "new.vcf.gz")},

@@ -284,3 +284,17 @@ def test_a_backup_of_another_run_is_not_resumed(toy, tmp_path, caplog):
         np.testing.assert_allclose(a, b, atol=1e-6)
     remove_backup(backup)
     assert not backup.exists()
+
+
+def test_min_delta_ignores_small_improvements(toy):
+    """With min_delta, early stopping counts only falls of the validation loss of at least
+    min_delta; the restored weights, and the history's best epoch, are those of the last such
+    epoch."""
+    x, y = toy
+    tr, va = np.arange(0, 200), np.arange(200, 260)
+    model, hist = fit_cnn(dict(TINY, min_delta=10.0, patience=2), x, tr, va, y[tr], y[va],
+                          seed=2)
+    assert len(hist) == 3 and hist["best"].tolist() == [True, False, False]
+    first, _ = fit_cnn(dict(TINY, epochs=1), x, tr, va, y[tr], y[va], seed=2)
+    for a, b in zip(model.get_weights(), first.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
