@@ -119,7 +119,7 @@ def test_every_output_exists_and_parses(genotype_run):
         new = read(base / "predict/fresh" / f"{model}.tsv")
         assert list(new.columns) == ["id", "predicted", "rank"]
         assert sorted(new.id) == ["new0", "new1", "new2", "new3"] and np.isfinite(new.predicted).all()
-    log = (base / "logs/predict_fresh.log").read_text()
+    log = (base / "logs/predict_fresh_ridge.log").read_text()
     assert "2 absent" in log
 
 
@@ -210,7 +210,7 @@ def test_haplotype_predictions_are_per_sample_means_of_the_two_rows(haplotype_ru
     phenotyped = split.loc[split.split != "unphenotyped", "id"]
     for model in HAP_MODELS:
         mdir = base / "models" / model
-        per_row = per_row_predictions(next(mdir.glob("model.*")), x)
+        per_row = per_row_predictions(next((base / "folds/holdout/models" / model).glob("model.*")), x)
         mean = {s: (per_row[2 * k] + per_row[2 * k + 1]) / 2 for s, k in row_of.items()}
         pred = read(mdir / "predictions.tsv")
         assert sorted(pred.id) == sorted(phenotyped) and pred.id.is_unique

@@ -84,13 +84,17 @@ def test_every_output_exists_and_parses(tiny_run):
         for model in MODELS:
             assert model in html
         assert (base / "logs/import.log").exists()
-        assert (base / "benchmarks/train_default.tsv").exists()
+        # `default` chose among its candidates, each trained as its own job
+        assert (base / "benchmarks/train/default~positional_cnn_holdout.tsv").exists()
+        assert (base / "benchmarks/train/default~motif_cnn_holdout.tsv").exists()
+        selection = pd.read_csv(base / "models/default/selection.tsv", sep="\t")
+        assert selection.chosen.sum() == 1
     truth = json.loads((tiny_run / "results/tiny_sim/data/truth.json").read_text())
     assert 10 <= len(truth["causal"]) <= 25 and 0 < truth["H2"] <= 1
 
 
 def test_training_log_shows_progress(tiny_run):
-    log = (tiny_run / "results/tiny_sim/logs/train_default.log").read_text()
+    log = (tiny_run / "results/tiny_sim/logs/train/default~positional_cnn_holdout.log").read_text()
     assert log.count("epoch") >= 2
     assert "backend tensorflow" in log
 
@@ -125,5 +129,5 @@ def test_unknown_config_key_stops_before_any_job(tmp_path):
     path = tiny_config(tmp_path, modelz={})
     result = run_snakemake(tmp_path, path, check=False)
     assert result.returncode != 0
-    assert "Additional properties are not allowed ('modelz' was unexpected)" in result.stderr
+    assert "unknown key 'modelz' (did you mean 'models'?)" in result.stderr
     assert not (tmp_path / "results").exists()
