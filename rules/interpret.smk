@@ -42,7 +42,7 @@ rule interpret:
     wildcard_constraints:
         model=one_of(ISM_MODELS),
     conda:
-        "../envs/interpret.yaml"
+        "../envs/interpret-gpu.yaml"
     threads: 4
     resources:
         gpu=config["resources"]["gpu"],

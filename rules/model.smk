@@ -63,7 +63,7 @@ rule train_gpu:
     wildcard_constraints:
         model=one_of(GPU_MODELS),
     conda:
-        "../envs/model.yaml"
+        "../envs/model-gpu.yaml"
     threads: 4
     resources:
         gpu=config["resources"]["gpu"],
