@@ -53,3 +53,20 @@ def adjust_covariates(phenotype, values: pd.DataFrame, train) -> tuple[np.ndarra
     adjusted = y - fitted + float(y[train].mean())
     coef = {"intercept": float(beta[0]), **{n: float(b) for n, b in zip(names, beta[1:])}}
     return adjusted, coef
+
+
+def adjust_split_table(table: pd.DataFrame, kept: pd.DataFrame, samples: pd.DataFrame,
+                       covariates: list[str]) -> tuple[pd.DataFrame, dict, np.ndarray]:
+    """A split table (id, split, ...) with a ``phenotype`` column: kept.tsv's phenotype with the
+    covariates (columns of samples.tsv) regressed out on the table's training samples.
+
+    Returns (the table with ``phenotype``, the coefficients, the unadjusted phenotypes in the
+    table's order).
+    """
+    t = table.merge(kept[["id", "phenotype"]], on="id", how="left").merge(
+        samples[["id", *covariates]], on="id", how="left")
+    raw = t["phenotype"].to_numpy(float)
+    adjusted, coef = adjust_covariates(raw, t[covariates], (t["split"] == "train").to_numpy())
+    out = table.copy()
+    out["phenotype"] = adjusted
+    return out, coef, raw

@@ -32,7 +32,7 @@ import pandas as pd
 from .dataset import read_tsv
 from .errors import InputError
 from .atomic import atomic_path, write_json, write_tsv
-from .covariates import adjust_covariates, covariate_design  # noqa: F401  (re-exported)
+from .covariates import adjust_covariates, adjust_split_table, covariate_design  # noqa: F401  (re-exported)
 from .tensorfile import iter_blocks, open_tensor, tensor_writer
 
 #: Where each kind of import-time removal is recorded (reason codes of filtered.tsv).
@@ -568,15 +568,9 @@ def split_genotypes(kept_path, samples_path, settings: dict, covariates: list[st
         table = read_tsv(tmp["split"])
         coef = None
         if covariates:
-            kept = read_tsv(kept_path)
-            samples = read_tsv(samples_path)
-            t = table.merge(kept[["id", "phenotype"]], on="id", how="left").merge(
-                samples[["id", *covariates]], on="id", how="left")
-            adjusted, coef = adjust_covariates(t["phenotype"].to_numpy(float), t[covariates],
-                                               (t["split"] == "train").to_numpy())
-            table["phenotype"] = adjusted
-            y = t["phenotype"].to_numpy(float)
-            tr = (t["split"] == "train").to_numpy() & ~np.isnan(y)
+            table, coef, y = adjust_split_table(table, read_tsv(kept_path), read_tsv(samples_path), covariates)
+            adjusted = table["phenotype"].to_numpy(float)
+            tr = (table["split"] == "train").to_numpy() & ~np.isnan(y)
             log.info("covariates %s regressed out on %d training samples (OLS with intercept): %s",
                      ", ".join(covariates), int(tr.sum()),
                      ", ".join(f"{k} = {v:.4g}" for k, v in coef.items()))

@@ -338,7 +338,7 @@ def fold_split(kept_path, folds_path, samples_path, fold: str, settings: dict, s
     ``evaluation.valid``, by default ``split.valid / (split.train + split.valid)``.
     """
     from . import split as spl
-    from .covariates import adjust_covariates
+    from .covariates import adjust_split_table
 
     repeat, k = (int(v) for v in fold.split("_"))
     kept = read_tsv(kept_path)
@@ -359,12 +359,7 @@ def fold_split(kept_path, folds_path, samples_path, fold: str, settings: dict, s
         weights = np.ones(len(kept))
     table = spl.split_table(kept["id"].to_numpy(), splits, groups, weights)
     if covariates:
-        samples = read_tsv(samples_path)
-        t = table.merge(kept[["id", "phenotype"]], on="id", how="left").merge(
-            samples[["id", *covariates]], on="id", how="left")
-        adjusted, coef = adjust_covariates(t["phenotype"].to_numpy(float), t[covariates],
-                                           (t["split"] == "train").to_numpy())
-        table["phenotype"] = adjusted
+        table, coef, _ = adjust_split_table(table, kept, read_tsv(samples_path), covariates)
         log.info("fold %s: covariates %s regressed out on the training samples: %s", fold,
                  ", ".join(covariates), ", ".join(f"{a} = {b:.4g}" for a, b in coef.items()))
     write_tsv(table, out["split"])

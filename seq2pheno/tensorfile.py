@@ -59,6 +59,24 @@ def _header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
     return _MAGIC + struct.pack("<H", room) + text.encode("latin1")
 
 
+class _ArrayLike:
+    """What both tensor readers share: ``len``, ``np.asarray`` (every row) and ``with``;
+    subclasses give ``shape``, ``__getitem__`` and ``close``."""
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class TensorWriter:
     """Appends row blocks (each ``(n, *row_shape)``) to an open ``.npy`` file; see :func:`tensor_writer`."""
 
@@ -103,7 +121,7 @@ def tensor_writer(path, row_shape: tuple[int, ...] | None = None, dtype=np.float
         fh.write(_header(writer.shape, writer.dtype))
 
 
-class TensorFile:
+class TensorFile(_ArrayLike):
     """Read-only rows of a ``.npy`` tensor by positioned reads: ``t[i]``, ``t[a:b]``, ``t[idx]``.
 
     ``shape``, ``dtype``, ``ndim`` and ``len`` as for an array; indexing returns in-memory
@@ -135,13 +153,6 @@ class TensorFile:
         self._fd: int | None = os.open(self.path, os.O_RDONLY)
 
     # -- array protocol
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype=None, copy=None):
-        out = self[:]
-        return out if dtype is None else out.astype(dtype, copy=False)
-
     def __getitem__(self, key):
         rest = ()
         if isinstance(key, tuple):
@@ -214,12 +225,6 @@ class TensorFile:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def __del__(self):
         with contextlib.suppress(Exception):
             self.close()
@@ -250,7 +255,7 @@ def _is_simple(index) -> bool:
     return isinstance(index, (slice, int, np.integer)) and not isinstance(index, bool)
 
 
-class CodedTensor:
+class CodedTensor(_ArrayLike):
     """A compact sequence tensor (uint8 codes N x L on disk) read as float32 one-hot rows N x L x 4.
 
     Indexing, ``shape``, ``dtype`` (float32), ``ndim`` (3), ``len`` and ``np.asarray`` behave as
@@ -270,13 +275,6 @@ class CodedTensor:
         self.ndim = 3
         self.row_shape = self.shape[1:]
 
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __array__(self, dtype=None, copy=None):
-        out = self[:]
-        return out if dtype is None else out.astype(dtype, copy=False)
-
     def __getitem__(self, key):
         rest = ()
         if isinstance(key, tuple):
@@ -292,12 +290,6 @@ class CodedTensor:
 
     def close(self) -> None:
         self.codes.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"CodedTensor({str(self.path)!r}, shape={self.shape}, codes={self.codes.dtype})"

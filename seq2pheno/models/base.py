@@ -226,3 +226,29 @@ def informative_columns(x_train: np.ndarray, tol: float = 1e-12) -> np.ndarray:
         k[rows, last[rows]] = False
         keep = k.reshape(-1)
     return np.flatnonzero(keep).astype(np.int64)
+
+
+# ---- artefacts ------------------------------------------------------------------------------
+
+
+def write_npz(path, kind: str, **arrays) -> None:
+    """A model's arrays as an ``.npz`` that records its ``kind``, written atomically."""
+    from ..atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        np.savez(tmp, kind=np.asarray(kind), **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def save_linear(path, kind: str, model: dict, scalars) -> None:
+    """A linear model over informative columns (``coef`` (L, C), ``columns``, ``input_shape``
+    and the named ``scalars``) as an ``.npz`` (gblup, sparse)."""
+    write_npz(path, kind, coef=model["coef"], columns=np.asarray(model["columns"], dtype=np.int64),
+              input_shape=model["input_shape"], **{k: model[k] for k in scalars})
+
+
+def load_linear(path, kind: str, scalars) -> dict:
+    """What :func:`save_linear` wrote, with the scalars as Python numbers."""
+    with np.load(path) as z:
+        model = {"kind": kind, "coef": z["coef"], "columns": z["columns"], "input_shape": z["input_shape"]}
+        model.update({k: z[k].item() for k in scalars})
+    return model

@@ -18,12 +18,11 @@ effect.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
 
-from .base import Rows, informative_columns
+from .base import Rows, informative_columns, write_npz
 
 KIND = "boosted"
 ARTEFACT = "model.npz"
@@ -141,14 +140,9 @@ def predict(model: dict, rows: Rows) -> np.ndarray:
 
 
 def save(model: dict, path) -> None:
-    path = os.fspath(path)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, kind=np.asarray(KIND), booster=np.asarray(model["booster"]),
-             columns=np.asarray(model["columns"], dtype=np.int64),
-             input_shape=np.asarray(model["input_shape"]),
-             best_iteration=np.asarray(model["best_iteration"]),
-             num_threads=np.asarray(model.get("num_threads", 1)))
-    os.replace(tmp, path)
+    write_npz(path, KIND, booster=model["booster"], columns=np.asarray(model["columns"], dtype=np.int64),
+              input_shape=model["input_shape"], best_iteration=model["best_iteration"],
+              num_threads=model.get("num_threads", 1))
 
 
 def load(path) -> dict:
@@ -166,10 +160,3 @@ def effects(model: dict) -> np.ndarray:
     out[np.asarray(model["columns"], dtype=np.int64)] = gain / gain.sum() if gain.sum() > 0 else gain
     return out.reshape(shape)
 
-
-def sniff(path) -> bool:
-    try:
-        with np.load(os.fspath(path)) as z:
-            return "kind" in z.files and str(z["kind"]) == KIND
-    except Exception:
-        return False

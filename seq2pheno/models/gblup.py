@@ -35,13 +35,12 @@ genotypes read again: the artefact does not keep them) and
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .base import Rows, SpecError, informative_columns
+from .base import Rows, SpecError, informative_columns, load_linear, save_linear
 
 KIND = "gblup"
 ARTEFACT = "model.npz"
@@ -265,22 +264,11 @@ def linear_predict(model: dict, rows: Rows, batch: int = 1024) -> np.ndarray:
 
 def save(model: dict, path) -> None:
     """An ``.npz`` with ``kind``, the coefficients, columns and every scalar (atomic)."""
-    path = os.fspath(path)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, kind=np.asarray(KIND), coef=np.asarray(model["coef"]),
-             columns=np.asarray(model["columns"], dtype=np.int64),
-             input_shape=np.asarray(model["input_shape"]),
-             **{k: np.asarray(model[k]) for k in _SCALARS})
-    os.replace(tmp, path)
+    save_linear(path, KIND, model, _SCALARS)
 
 
 def load(path) -> dict:
-    with np.load(path) as z:
-        model = {"kind": KIND, "coef": z["coef"], "columns": z["columns"],
-                 "input_shape": z["input_shape"]}
-        for k in _SCALARS:
-            model[k] = z[k].item()
-    return model
+    return load_linear(path, KIND, _SCALARS)
 
 
 def effects(model: dict) -> np.ndarray:
@@ -288,10 +276,3 @@ def effects(model: dict) -> np.ndarray:
     columns left out as uninformative or redundant)."""
     return np.asarray(model["coef"], dtype=np.float64)
 
-
-def sniff(path) -> bool:
-    try:
-        with np.load(os.fspath(path)) as z:
-            return "kind" in z.files and str(z["kind"]) == KIND
-    except Exception:
-        return False

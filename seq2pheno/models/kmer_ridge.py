@@ -20,13 +20,12 @@ effects for the report.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pandas as pd
 
 from .. import kmers
-from .base import Rows
+from .base import Rows, write_npz
 from .ridge import fit_ridge
 
 KIND = "kmer_ridge"
@@ -107,15 +106,9 @@ def predict(model: dict, rows: Rows) -> np.ndarray:
 
 def save(model: dict, path) -> None:
     """Write the model to an ``.npz`` (atomically: a temporary file, then rename)."""
-    path = os.fspath(path)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, kind=np.asarray(KIND), coef=np.asarray(model["coef"]),
-             intercept=np.asarray(model["intercept"]), center=np.asarray(model["center"]),
-             scale=np.asarray(model["scale"]), sd=np.asarray(model["sd"]), k=np.asarray(model["k"], dtype=np.int64),
-             strand=np.asarray(model["strand"]), alpha=np.asarray(model["alpha"]),
-             alphas=np.asarray(model["alphas"]), valid_r2=np.asarray(model["valid_r2"]),
-             input_shape=np.asarray(model["input_shape"]))
-    os.replace(tmp, path)
+    write_npz(path, KIND, **{key: model[key] for key in ("coef", "intercept", "center", "scale", "sd",
+                                                       "strand", "alpha", "alphas", "valid_r2", "input_shape")},
+              k=np.asarray(model["k"], dtype=np.int64))
 
 
 def load(path) -> dict:

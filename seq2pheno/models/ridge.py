@@ -13,7 +13,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .base import Rows
+from .base import Rows, write_npz
 
 KIND = "ridge"
 ARTEFACT = "model.npz"
@@ -229,13 +229,9 @@ def predict_ridge(params: dict, x, batch_size: int = 4096) -> np.ndarray:
 
 def save_ridge(path: str | os.PathLike, params: dict) -> None:
     """Write ridge parameters to an ``.npz`` (atomically: a temporary file, then rename)."""
-    path = os.fspath(path)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, kind=np.asarray(KIND), coef=np.asarray(params["coef"]), intercept=np.asarray(params["intercept"]),
-             alpha=np.asarray(params["alpha"]), alphas=np.asarray(params["alphas"]),
-             valid_r2=np.asarray(params["valid_r2"]),
-             input_shape=np.asarray(np.asarray(params["coef"]).shape))
-    os.replace(tmp, path)
+    write_npz(path, KIND, coef=params["coef"], intercept=params["intercept"], alpha=params["alpha"],
+              alphas=params["alphas"], valid_r2=params["valid_r2"],
+              input_shape=np.asarray(params["coef"]).shape)
 
 
 def load_ridge(path: str | os.PathLike) -> dict:

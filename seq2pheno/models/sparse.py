@@ -16,13 +16,12 @@ this module.
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from .base import Rows, informative_columns
+from .base import Rows, informative_columns, load_linear, save_linear
 from .gblup import _both, linear_predict
 
 KIND = "sparse"
@@ -108,32 +107,15 @@ def predict(model: dict, rows: Rows) -> np.ndarray:
 
 
 def save(model: dict, path) -> None:
-    path = os.fspath(path)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, kind=np.asarray(KIND), coef=np.asarray(model["coef"]),
-             columns=np.asarray(model["columns"], dtype=np.int64),
-             input_shape=np.asarray(model["input_shape"]),
-             **{k: np.asarray(model[k]) for k in _SCALARS})
-    os.replace(tmp, path)
+    """An ``.npz`` with ``kind``, the coefficients, columns and every scalar (atomic)."""
+    save_linear(path, KIND, model, _SCALARS)
 
 
 def load(path) -> dict:
-    with np.load(path) as z:
-        model = {"kind": KIND, "coef": z["coef"], "columns": z["columns"],
-                 "input_shape": z["input_shape"]}
-        for k in _SCALARS:
-            model[k] = z[k].item()
-    return model
+    return load_linear(path, KIND, _SCALARS)
 
 
 def effects(model: dict) -> np.ndarray:
     """(L, C) elastic-net coefficients (most exactly zero)."""
     return np.asarray(model["coef"], dtype=np.float64)
 
-
-def sniff(path) -> bool:
-    try:
-        with np.load(os.fspath(path)) as z:
-            return "kind" in z.files and str(z["kind"]) == KIND
-    except Exception:
-        return False
