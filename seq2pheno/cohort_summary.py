@@ -57,7 +57,8 @@ def summarise(ctx: Mapping, *, n_boot: int = 2000, seed: int = 0) -> dict:
     ctx keys read: ``models`` (name -> {kind, metrics, predictions}), ``scheme`` ("holdout" or
     "kfold"), ``per_fold`` (evaluation/per_fold.tsv as a DataFrame, k-fold), ``fold_sizes``
     ({"train": mean n, "test": mean n}), ``ceiling_sources`` ({"truth", "replicate", "reml_h2"}),
-    ``relatives`` (a :func:`seq2pheno.verdict.relatives_note` dict or None).
+    ``relatives`` (a :func:`seq2pheno.verdict.relatives_note` dict or None), ``sex_markers``
+    (a :func:`seq2pheno.verdict.sex_marker_note` dict or None).
     """
     models = ctx.get("models") or {}
     scheme = ctx.get("scheme") or "holdout"
@@ -116,4 +117,5 @@ def summarise(ctx: Mapping, *, n_boot: int = 2000, seed: int = 0) -> dict:
     out["ceiling"] = vd.ceiling(replicate=src.get("replicate"), reml_h2=src.get("reml_h2"),
                                 truth=src.get("truth"))
     out["relatives"] = ctx.get("relatives")
+    out["sex_markers"] = ctx.get("sex_markers")
     return out

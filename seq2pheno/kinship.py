@@ -83,6 +83,22 @@ _NON_AUTOSOMES_LOWER = frozenset(n.lower() for n in NON_AUTOSOMES)
 _PLINK_NON_AUTOSOMES = {"X", "Y", "XY", "MT", "M", "23", "24", "25", "26", "0"}
 
 
+#: sex chromosomes (of XY and ZW systems), matched like :data:`NON_AUTOSOMES`
+SEX_CHROMOSOMES = ("X", "Y", "XY", "Z", "W")
+
+
+def sex_chromosome_counts(chroms: Sequence[str]) -> dict[str, int]:
+    """Markers per sex chromosome (contig name as given -> count), in order of first
+    appearance; names as in :data:`SEX_CHROMOSOMES`, case-insensitive, with or without ``chr``."""
+    sex = {n.lower() for n in SEX_CHROMOSOMES}
+    out: dict[str, int] = {}
+    for c in map(str, chroms):
+        name = c[3:] if c.lower().startswith("chr") else c
+        if name.lower() in sex:
+            out[c] = out.get(c, 0) + 1
+    return out
+
+
 def autosomal_mask(chroms: Sequence[str], autosomes=None, *,
                    non_autosomes: Sequence[str] | None = None) -> np.ndarray:
     """bool (M,): True for the variants on autosomes (the contigs kinship is computed on).

@@ -301,6 +301,9 @@ def verdict(ctx: Mapping) -> dict:
     rel = summary.get("relatives") or {}
     if rel.get("sentence"):
         parts.append(f"<p>{_e(rel['sentence'])}</p>")
+    sex = summary.get("sex_markers") or {}
+    if sex.get("sentence"):
+        parts.append(f"<p>{_e(sex['sentence'])}</p>")
     ceil = summary.get("ceiling")
     if ceil:
         parts.append(f"<p>For reference, the ceiling is {fmt_number(ceil['value'])}: "

@@ -213,7 +213,9 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
     prediction has a ``level`` interval (``lower``, ``upper``: split-conformal, calibrated on the
     validation samples); GBLUP adds its ``reliability`` (1 - PEV / sigma2_g G_ii). With a
     haplotype tensor a sample's prediction is the mean of its rows' predictions; every output
-    has one row per sample.
+    has one row per sample. A kind fitted on training and validation samples (gblup, sparse)
+    is scored on validation by its held-out predictions
+    (:func:`seq2pheno.models.held_out_predictions`), never in-sample.
     """
     from . import models
     from .evaluate import metrics_by_split
@@ -228,6 +230,13 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
     predicted = models.KINDS[kind].predict(model, everyone)
     phenotyped = design.split != "unphenotyped"
     va = design.split == "valid"
+    held = models.held_out_predictions(model)
+    if held is not None:              # fitted on train + valid: its held-out validation predictions
+        pos = np.flatnonzero(va)
+        match = held.reindex(design.ids[pos].astype(str))
+        found = match.notna().to_numpy()
+        predicted[pos[found]] = match.to_numpy()[found]
+        log.info("validation predictions of %d of %d samples from the fit without them", found.sum(), len(pos))
     # split-conformal interval at ``level``, calibrated on the validation samples
     lower, upper = conformal_interval(design.phenotype[va], predicted[va], predicted, level=level)
     table = pd.DataFrame({"id": design.ids, "split": design.split, "observed": design.phenotype,
@@ -425,6 +434,7 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
     ctx["fold_sizes"] = {"train": int((split_table["split"] == "train").sum()),
                          "test": int((split_table["split"] == "test").sum())}
     ctx["relatives"] = _relatives(paths, split_table)
+    ctx["sex_markers"] = _sex_markers(paths, params["cohort"])
     summary = summarise(ctx)
     ctx["summary"] = summary
     if summary.get("ceiling"):
@@ -471,6 +481,19 @@ def _relatedness_section(ctx: dict, summary: dict) -> dict | None:
                "population. Bins with fewer than 3 samples have no r.")
     return section("Accuracy by relatedness to the training set",
                    table_block(table[["bin", "n", "pearson_r"]], caption), anchor="accuracy-by-relatedness")
+
+
+def _sex_markers(paths: dict, cohort: dict) -> dict | None:
+    """Genotype cohorts without covariates whose markers include sex chromosomes: the warning
+    of :func:`seq2pheno.verdict.sex_marker_note` (None otherwise)."""
+    from .config import GENOTYPE_SOURCES
+    from .kinship import sex_chromosome_counts
+    from .verdict import sex_marker_note
+
+    if cohort.get("source") not in GENOTYPE_SOURCES or not paths.get("features"):
+        return None
+    chroms = read_tsv(paths["features"])["chrom"].astype(str)
+    return sex_marker_note(sex_chromosome_counts(chroms), cohort.get("covariates"))
 
 
 def _relatives(paths: dict, split_table: pd.DataFrame) -> dict | None:

@@ -757,6 +757,23 @@ def test_haplotype_cohort_import_impute_ridge_evaluate_and_predict(phased, cohor
     metrics = json.loads(Path(ev["metrics"]).read_text())
     assert history.loc[history.chosen, "valid_r2"].item() == pytest.approx(metrics["valid"]["r2"], rel=1e-6)
 
+    # gblup is fitted on train + valid: it is scored on validation by its fit without them
+    from seq2pheno import models
+    from seq2pheno.models import Rows
+
+    gpaths = dict(paths, model=str(d / "gblup.npz"))
+    steps.train(gpaths, {"name": "gblup"}, 0, out={"model": gpaths["model"], "history": str(d / "g.tsv")}, log=LOG)
+    gev = {k: str(d / f"gblup_{Path(v).name}") for k, v in ev.items()}
+    steps.evaluate(gpaths, "gblup", out=gev, log=LOG)
+    held = models.held_out_predictions(models.load_trained(gpaths["model"]))
+    gpred = pd.read_csv(gev["predictions"], sep="\t", dtype={"id": str}).set_index("id")
+    valid_ids = split.loc[split.split == "valid", "id"].tolist()
+    assert sorted(held.index) == sorted(valid_ids)
+    np.testing.assert_allclose(gpred.loc[valid_ids, "predicted"], held.loc[valid_ids], rtol=1e-9)
+    in_sample = models.predict(models.load_trained(gpaths["model"]), Rows(y, [r for s in valid_ids for r in
+                                                                        (2 * row_of[s], 2 * row_of[s] + 1)], k=2))
+    assert not np.allclose(gpred.loc[valid_ids, "predicted"], in_sample)
+
     # new samples: a phased VCF -> two rows each, averaged; an unphased one -> one clear error
     sub = subset_cohort(cohort, [3, 9])
     gs.write_vcf(d / "new.vcf", sub, phased=True)

@@ -196,3 +196,27 @@ def test_sparse_beats_gblup_on_a_few_strong_markers():
         model, _ = fit(kind, train, valid)
         r2[kind] = r_and_r2(y[te], models.KINDS[kind].predict(model, test))[1]
     assert r2["sparse"] > 0.5 and r2["sparse"] > r2["gblup"] + 0.1, r2
+
+
+@pytest.mark.parametrize("kind", ("gblup", "sparse"))
+def test_validation_predictions_are_held_out(kind, strong, tmp_path):
+    """Kinds fitted on train + valid record the validation predictions of a fit on the
+    training samples alone: equal to that fit's, worse than the in-sample ones, and kept
+    through save/load."""
+    x, y = strong
+    train, valid, _, _ = splits(x, y, 200, 50)
+    valid.ids = np.array([f"s{i}" for i in range(200, 250)])
+    model, _ = fit(kind, train, valid)
+    held = models.held_out_predictions(model)
+    assert list(held.index) == list(valid.ids)
+    alone, _ = fit(kind, train, None)
+    np.testing.assert_allclose(held.to_numpy(), models.KINDS[kind].predict(alone, valid), rtol=1e-6, atol=1e-8)
+    mse_held = np.mean((held.to_numpy() - valid.y) ** 2)
+    mse_in = np.mean((models.KINDS[kind].predict(model, valid) - valid.y) ** 2)
+    assert mse_held > mse_in
+    mod = models.KINDS[kind]
+    mod.save(model, tmp_path / mod.ARTEFACT)
+    again = models.held_out_predictions(models.load_trained(tmp_path / mod.ARTEFACT))
+    np.testing.assert_array_equal(again.to_numpy(), held.to_numpy())
+    assert list(again.index) == list(held.index)
+    assert models.held_out_predictions(alone) is None

@@ -308,3 +308,15 @@ def test_load_context_reads_workflow_files(tmp_path):
     paths["curate_summary"] = d / "curate.json"
     ctx = report.load_context("demo", paths, list(ctx0["models"]), source="table")
     assert ctx["noise_ceiling"] == {"value": 0.91, "source": "replicate repeatability"}
+
+
+def test_verdict_warns_of_sex_markers_without_covariates():
+    from seq2pheno.verdict import sex_marker_note
+
+    ctx = crafted({"default": 1.0, "seed_cnn": 1.2, "ridge": 0.5})
+    ctx["sex_markers"] = sex_marker_note({"X": 272}, None)
+    v = report.verdict(ctx)
+    assert v["summary"]["sex_markers"]["sex_markers"] == {"X": 272}
+    assert "272 markers lie on sex chromosomes" in v["html"]
+    ctx["sex_markers"] = sex_marker_note({"X": 272}, ["sex"])
+    assert "sex chromosomes" not in report.verdict(ctx)["html"]

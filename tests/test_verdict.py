@@ -330,3 +330,18 @@ def test_relatives_note():
     assert r["n_duplicates"] == 1 and "1 of 4 test samples" in r["sentence"]
     with pytest.raises(ValueError):
         relatives_note(kin, np.zeros(3, bool))
+
+
+def test_sex_marker_note():
+    from seq2pheno.kinship import sex_chromosome_counts
+    from seq2pheno.verdict import sex_marker_note
+
+    counts = sex_chromosome_counts(["1", "1", "X", "chrX", "19", "Z", "chrY", "MT", "x"])
+    assert counts == {"X": 1, "chrX": 1, "Z": 1, "chrY": 1, "x": 1}
+    assert sex_chromosome_counts(["1", "LG3", "MT", "Pt"]) == {}
+    note = sex_marker_note({"X": 272}, None)
+    assert note["sex_markers"] == {"X": 272}
+    assert "272 markers lie on sex chromosomes (272 on X)" in note["sentence"]
+    assert "covariate" in note["sentence"]
+    assert sex_marker_note({"X": 272}, ["sex_male"]) is None       # sex given: nothing to warn
+    assert sex_marker_note({}, None) is None                        # no sex chromosome

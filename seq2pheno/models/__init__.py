@@ -22,7 +22,7 @@ from types import ModuleType
 import numpy as np
 
 from .base import (IndexedRows, Rows, SampleMeanRows, SpecError, check_schema, defaults_of,
-                   take_rows)
+                   held_out_predictions, take_rows)
 
 #: Modules of this package that are not kinds.
 _NOT_KINDS = {"base"}
@@ -176,5 +176,6 @@ from .cnn import DEFAULTS, build_cnn  # noqa: E402
 from .ridge import fit_ridge, load_ridge, predict_ridge, save_ridge  # noqa: E402
 
 __all__ = ["KINDS", "PRESETS", "Rows", "IndexedRows", "SampleMeanRows", "SpecError", "take_rows",
+           "held_out_predictions",
            "resolve_spec", "kind", "kind_of_model", "predict", "kind_name", "load_trained", "artefact_kind", "config_schema",
            "build_cnn", "fit_ridge", "predict_ridge", "save_ridge", "load_ridge", "DEFAULTS"]

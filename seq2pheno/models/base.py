@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 class SpecError(ValueError):
@@ -239,11 +240,41 @@ def write_npz(path, kind: str, **arrays) -> None:
         np.savez(tmp, kind=np.asarray(kind), **{k: np.asarray(v) for k, v in arrays.items()})
 
 
+def attach_held_out(model: dict, valid: Rows, predicted) -> dict:
+    """Record validation predictions made by a fit that did not see the validation samples.
+
+    Kinds whose final model is fitted on training *and* validation samples (gblup, sparse)
+    would otherwise be judged on validation samples they were fitted on: their validation
+    R² would be in-sample, win every choice made on validation and make conformal intervals
+    (calibrated on validation residuals) too narrow. ``predicted``: ``(len(valid),)`` from a
+    fit on the training samples alone; stored as ``valid_ids`` / ``valid_predicted``
+    (:func:`held_out_predictions` reads them back)."""
+    ids = valid.ids if valid.ids is not None else np.arange(len(valid))
+    model["valid_ids"] = np.asarray(ids).astype(str)
+    model["valid_predicted"] = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    return model
+
+
+def held_out_predictions(model) -> pd.Series | None:
+    """Validation predictions of a fit without the validation samples (id -> prediction), or
+    None when the model's own predictions of them are held out already (every kind fitted on
+    training samples only)."""
+    if not isinstance(model, dict) or model.get("valid_ids") is None:
+        return None
+    return pd.Series(np.asarray(model["valid_predicted"], dtype=np.float64),
+                     index=np.asarray(model["valid_ids"]).astype(str))
+
+
+_HELD_OUT = ("valid_ids", "valid_predicted")
+
+
 def save_linear(path, kind: str, model: dict, scalars) -> None:
-    """A linear model over informative columns (``coef`` (L, C), ``columns``, ``input_shape``
-    and the named ``scalars``) as an ``.npz`` (gblup, sparse)."""
+    """A linear model over informative columns (``coef`` (L, C), ``columns``, ``input_shape``,
+    the named ``scalars`` and any held-out validation predictions) as an ``.npz`` (gblup,
+    sparse)."""
+    held = {k: model[k] for k in _HELD_OUT if model.get(k) is not None}
     write_npz(path, kind, coef=model["coef"], columns=np.asarray(model["columns"], dtype=np.int64),
-              input_shape=model["input_shape"], **{k: model[k] for k in scalars})
+              input_shape=model["input_shape"], **{k: model[k] for k in scalars}, **held)
 
 
 def load_linear(path, kind: str, scalars) -> dict:
@@ -251,4 +282,5 @@ def load_linear(path, kind: str, scalars) -> dict:
     with np.load(path) as z:
         model = {"kind": kind, "coef": z["coef"], "columns": z["columns"], "input_shape": z["input_shape"]}
         model.update({k: z[k].item() for k in scalars})
+        model.update({k: z[k] for k in _HELD_OUT if k in z.files})
     return model

@@ -1,7 +1,9 @@
 """GBLUP: genomic BLUP with its variance components estimated by REML.
 
 Model (fitted on the training *and* validation samples: REML chooses the penalty itself, so
-no held-out set is needed; the test split is never read)::
+no held-out set is needed; the test split is never read; the validation samples' recorded
+predictions come from a second fit on the training samples alone, so a choice made on
+validation compares held-out errors)::
 
     y = 1 mu + g + e,   g ~ N(0, sigma2_g G),   e ~ N(0, sigma2_e W^-1)
 
@@ -40,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from .base import Rows, SpecError, informative_columns, load_linear, save_linear
+from .base import Rows, SpecError, attach_held_out, informative_columns, load_linear, save_linear
 
 KIND = "gblup"
 ARTEFACT = "model.npz"
@@ -158,7 +160,21 @@ def _both(train: Rows, valid: Rows):
 def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None):
     """REML GBLUP on the training and validation samples. Returns (model, one-row history).
 
-    seed is unused (the fit is deterministic)."""
+    The validation samples' predictions recorded with the model come from a second REML fit
+    on the training samples alone (:func:`~seq2pheno.models.base.attach_held_out`), so that a
+    choice made on validation, and the conformal intervals calibrated there, see held-out
+    errors. seed is unused (the fit is deterministic)."""
+    model, history = _fit(train, valid, spec, log)
+    if valid is not None and len(valid) and valid.y is not None and len(train):
+        inner, _ = _fit(train, None, spec, None)
+        attach_held_out(model, valid, predict(inner, valid))
+        if log is not None:
+            log.info("gblup: validation predictions from the fit on the %d training samples "
+                     "alone (h2 %.3f there)", len(train), inner["h2"])
+    return model, history
+
+
+def _fit(train: Rows, valid: Rows | None, spec: dict, log):
     x, y, w, shape = _both(train, valid)
     if not np.all(np.isfinite(y)):
         raise ValueError("gblup: phenotypes must be finite")
