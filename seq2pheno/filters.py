@@ -312,6 +312,13 @@ def filter_influence(model, x, y, *, batch_size: int = 256, memory_mb: float | N
     increase). Sequences are streamed in chunks sized to ``memory_mb`` (MB of working memory):
     one pass for the mean activations, one for the nullified predictions.
     """
+    from .ism import ColumnView, selected_network
+
+    selected = selected_network(model)
+    if selected is not None:       # a screened network: its filters read the selected positions
+        positions, rest = selected
+        return filter_influence(rest, ColumnView(x, positions), y, batch_size=batch_size,
+                                memory_mb=memory_mb)
     idx = _first_conv_index(model)
     if idx is None:
         raise ValueError("the model's first layer is not a Conv1D: no filters to nullify")

@@ -1032,6 +1032,36 @@ def supports_fast_ism(model) -> tuple[bool, str]:
     return True, "ok"
 
 
+class ColumnView:
+    """Rows of ``x`` restricted to ``positions``: ``view[a:b] = x[a:b][:, positions]``."""
+
+    def __init__(self, x, positions: np.ndarray):
+        self.x, self.positions = x, np.asarray(positions, dtype=np.int64)
+        self.shape = (x.shape[0], len(self.positions), x.shape[2])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        return np.asarray(self.x[key])[:, self.positions]
+
+
+def selected_network(model):
+    """(positions, the network after its ``select_positions`` layer) for a screened network
+    (:func:`seq2pheno.models.cnn.build_cnn` with ``screen``), else None. A mutation at any
+    other position does not change the prediction, so ISM there is exactly 0."""
+    keras = _keras()
+    if not isinstance(model, keras.Sequential) or not model.layers:
+        return None
+    first = model.layers[0]
+    if type(first).__name__ != "SelectPositions":
+        return None
+    positions = np.asarray(first.positions, dtype=np.int64)
+    rest = keras.Sequential([keras.Input(shape=(len(positions), int(model.input_shape[-1])))]
+                            + list(model.layers[1:]), name=f"{model.name}_selected")
+    return positions, rest
+
+
 def _plan_or_none(model, log: logging.Logger | None, what: str):
     try:
         return _make_plan(model)
@@ -1134,6 +1164,15 @@ def ism_chunks(model, x, *, batch_size: int = 262144, log: logging.Logger | None
     order, each chunk's intermediates within ``memory_mb`` (MB of working memory)."""
     if len(x.shape) != 3 or x.shape[2] != 4:
         raise ValueError(f"x must be one-hot N x L x 4, got shape {tuple(x.shape)}")
+    selected = selected_network(model)
+    if selected is not None:          # a screened network: ISM of the rest on its positions
+        positions, rest = selected
+        for s, d in ism_chunks(rest, ColumnView(x, positions), batch_size=batch_size, log=log,
+                               compiled=compiled, memory_mb=memory_mb):
+            full = np.zeros((len(d), x.shape[1], 4), dtype=np.float64)
+            full[:, positions] = d
+            yield s, full
+        return
     plan = _plan_or_none(model, log, "ISM")
     if plan is None:
         yield from _naive_chunks(model, x, min(batch_size, 8192), log, memory_mb)

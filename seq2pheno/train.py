@@ -316,7 +316,7 @@ def _restore_state(model, meta, arrays, *, train_ds, stopper, reducer, epoch_log
 
 
 def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weights=None,
-            seed: int = 0, log: logging.Logger | None = None, backup_dir=None):
+            seed: int = 0, log: logging.Logger | None = None, backup_dir=None, positions=None):
     """Train the CNN of ``spec`` on rows ``train_idx`` of ``onehot``; early-stop on ``valid_idx``.
 
     onehot: ``N x L x 4`` float32 array or TensorFile (never loaded whole).
@@ -332,6 +332,8 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     scale, shape ``(n, 1)``); ``history`` has columns epoch (1-based), loss, val_loss (MSE on
     the standardised scale), learning_rate, seconds (wall time of the epoch) and best (True
     for the epoch whose weights were restored).
+
+    positions: the screened positions of a ``screen`` spec (:func:`build_cnn`).
 
     backup_dir: None (no backup) or a folder where the whole training state is written at the
     end of every epoch (``state.npz``, atomically). A run that finds a backup of the same
@@ -364,7 +366,7 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     zv = ((y_valid - mean) / sd).astype(np.float32)
 
     keras.utils.set_random_seed(int(seed))
-    model = build_cnn(spec, tuple(onehot.shape[1:]))
+    model = build_cnn(spec, tuple(onehot.shape[1:]), positions)
     optimizer = keras.optimizers.Adam(learning_rate=spec["learning_rate"])
     if spec["mixed_precision"]:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

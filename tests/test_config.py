@@ -166,7 +166,7 @@ def test_models_of_a_cohort_follow_its_kind_unless_config_names_them():
     assert "kmer_ridge" not in cohort_models(config, "g")
     from seq2pheno.config import model_candidates
 
-    assert model_candidates(config, "g", "default") == ["genotype_cnn"]
+    assert model_candidates(config, "g", "default") == ["genotype_cnn", "genotype_screen_cnn"]
     assert model_candidates(config, "s", "default") == ["positional_cnn", "motif_cnn"]
     assert model_candidates(config, "s", "ridge") is None
     assert model_entry(config, "s", "default", "motif_cnn") == {"preset": "motif_cnn"}

@@ -266,3 +266,40 @@ def test_motif_preset_ism_equals_naive(overrides):
     naive = I.naive_ism(model, x)
     assert np.abs(naive).max() > 1e-3
     assert np.abs(fast - naive).max() / 2.5 <= 1e-5
+
+
+def test_screened_genotype_network_ism_equals_naive_and_round_trips(tmp_path):
+    """A `screen` network reads chosen positions only: its fast ISM (through the layers after
+    `select_positions`) equals naive ISM of the whole network, and is exactly 0 elsewhere."""
+    from seq2pheno.models import Rows, cnn, resolve_spec
+
+    length, n = 60, 120
+    x = onehot(n, length, seed=2)
+    y = 2.0 * x[:, 7, 1] - 1.5 * x[:, 33, 2] + 0.1 * np.random.default_rng(0).normal(size=n)
+    picked = cnn.screen_positions(x, np.arange(n), y, 5)
+    assert picked.dtype == np.int64 and list(picked) == sorted(picked) and {7, 33} <= set(picked)
+    spec = resolve_spec("g", {"preset": "genotype_cnn", "screen": 5, "epochs": 3})
+    model, history = cnn.fit(Rows(x, np.arange(90), y[:90]), Rows(x, np.arange(90, 120), y[90:]),
+                             spec, seed=0)
+    on_train = cnn.screen_positions(x, np.arange(90), y[:90], 5)     # fit screens training rows only
+    assert model.get_layer("select_positions").positions == on_train.tolist()
+    assert {7, 33} <= set(on_train)
+    xs = x[:4]
+    fast, naive = I.ism(model, xs), I.naive_ism(model, xs)
+    assert np.abs(naive).max() > 1e-4
+    np.testing.assert_allclose(fast, naive, atol=1e-5)
+    others = np.setdiff1d(np.arange(length), on_train)
+    assert np.all(fast[:, others] == 0)
+    from seq2pheno import filters
+
+    influence = filters.filter_influence(model, x[:30], y[:30])       # kernel-1 filter, after the selection
+    assert len(influence) == 1 and np.isfinite(influence["loss_increase"]).all()
+    path = tmp_path / "model.keras"
+    cnn.save(model, path)
+    again = cnn.load(path)
+    np.testing.assert_allclose(cnn.predict(again, Rows(x, np.arange(n))), cnn.predict(model, Rows(x, np.arange(n))),
+                               rtol=1e-6)
+    with pytest.raises(Exception, match="reverse complement"):
+        resolve_spec("g", {"preset": "genotype_cnn", "screen": 5, "reverse_complement": "augment"})
+    with pytest.raises(Exception, match="screened positions"):
+        cnn.build_cnn(spec, (length, 4))

@@ -23,12 +23,15 @@ def test_seed_cnn_has_the_notebook_layers():
 def test_every_preset_resolves_and_builds():
     allowed = {"Conv1D", "MaxPooling1D", "AveragePooling1D", "Dropout", "Flatten", "Dense",
                "Activation", "Rescaling", "BatchNormalization", "GlobalMaxPooling1D",
-               "GlobalAveragePooling1D", "ReverseComplementAverage"}
+               "GlobalAveragePooling1D", "ReverseComplementAverage", "SelectPositions"}
     for name in PRESETS:
         spec = resolve_spec(name)
         if spec["type"] != "cnn":          # other kinds: tests/test_model_kinds.py
             continue
-        model = build_cnn(spec, (50, 4))
+        positions = np.arange(0, 50, 5) if spec["screen"] else None
+        model = build_cnn(spec, (50, 4), positions)
+        if spec["screen"]:
+            assert model.layers[0].name == "select_positions" and model.layers[0].positions == list(positions)
         assert {type(layer).__name__ for layer in model.layers} <= allowed
         assert model.layers[-1].name == "output"
         assert model.outputs[0].shape[-1] == 1
