@@ -3,8 +3,9 @@
 
 The bar: on a coalescent cohort (about 750 individuals with planted families, 20k SNVs,
 20 causal SNVs, h² 0.7) the best model's test R² is at least that of scikit-learn's
-``LassoCV`` on the same split, and the deep preset's (``genotype_cnn``, what ``default``
-trains on a genotype cohort) at least 0.85 of it.
+``LassoCV`` on the same split, and the deep preset's (``default`` on a genotype cohort: of
+``genotype_cnn`` and ``genotype_screen_cnn``, the one with the lower validation MSE) at
+least 0.85 of it.
 
 What it does, per seed: ``tests/genotype_sim.py``'s ``simulate_cohort`` (msprime founders,
 4 contigs, planted parent-offspring / full-sib / half-sib / duplicate families, min MAF 0.01
@@ -13,7 +14,7 @@ h² 0.7; the contigs are lengthened until msprime gives at least 20,000 sites be
 thinning); the ``N x M x 4`` float32 tensor of ``benchmarks/genomic_baselines.py``
 (channel 0 = 1 - d/2, channel 1 = d/2); one stratified 70/15/15 split
 (``seq2pheno.split.assign_splits(y, seed=0)``, no family groups). Each registry preset
-(``gblup``, ``ridge``, ``sparse``, ``boosted``, ``genotype_cnn``) is fitted through
+(``gblup``, ``ridge``, ``sparse``, ``boosted``, ``genotype_cnn``, ``genotype_screen_cnn``) is fitted through
 ``seq2pheno.models`` (``fit(train, valid, spec, seed=0)``), and ``LassoCV(cv=5,
 random_state=0)`` on the train + validation dosages. "best" is the registry model with the
 lowest validation MSE, as the workflow chooses; gblup and sparse make their final fit on
@@ -43,9 +44,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-PRESETS = ("gblup", "ridge", "sparse", "boosted", "genotype_cnn")
+PRESETS = ("gblup", "ridge", "sparse", "boosted", "genotype_cnn", "genotype_screen_cnn")
+#: what ``default`` trains on a genotype cohort: the candidate with the lower validation MSE
+CANDIDATES = ("genotype_cnn", "genotype_screen_cnn")
 FIT_ON_TRAIN_VALID = {"gblup", "sparse"}        # validation figures from their held-out fit
-DEEP = "genotype_cnn"
+DEEP = "default"
 DEEP_RATIO = 0.85
 
 FULL = {"n_founders": 700, "n_parent_offspring": 10, "n_full_sibs": 8, "n_half_sibs": 8,
@@ -88,7 +91,7 @@ def note_of(name: str, model, hist) -> str:
             return f"trees={model['best_iteration']}"
         if name == "ridge":
             return f"alpha={model['alpha']:g}"
-        if name == DEEP:
+        if name in CANDIDATES:
             best = hist.loc[hist["best"], "epoch"]
             return f"epochs={len(hist)}(best {int(best.iloc[0]) if len(best) else '?'})"
     except Exception:                                            # noqa: BLE001 - a note only
@@ -152,6 +155,14 @@ def run_seed(seed: int, quick: bool) -> dict:
             del model
             keras.backend.clear_session()
 
+    cands = [r for r in rows if r["model"] in CANDIDATES]
+    if cands:                        # default = its candidates' choice on validation
+        chosen = min(cands, key=lambda r: r["valid_mse"])
+        rows.append(dict(chosen, model=DEEP, seconds=sum(r["seconds"] for r in cands),
+                         note=f"= {chosen['model']}"))
+        for r in cands:
+            r["registry"] = False            # counted once, as default
+            r["candidate"] = True
     trva = np.concatenate([tr, va])
     t1 = time.perf_counter()
     with warnings.catch_warnings():
@@ -168,7 +179,7 @@ def run_seed(seed: int, quick: bool) -> dict:
     print(f"\n{'model':13} {'valid R²':>9} {'test R²':>8} {'test r':>7} {'seconds':>8}  notes")
     for r in rows:
         star = "*" if r["model"] in FIT_ON_TRAIN_VALID else " "
-        v = "      –  " if not r["registry"] else f"{r['valid_r2']:8.3f}{star}"
+        v = "      –  " if not (r["registry"] or r.get("candidate")) else f"{r['valid_r2']:8.3f}{star}"
         print(f"{r['model']:13} {v} {r['test_r2']:8.3f} {r['test_r']:7.3f} {r['seconds']:8.1f}  "
               f"{r['note']}")
     print("* final fit on train + validation: its validation R² is that of its fit on the "

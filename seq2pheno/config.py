@@ -106,8 +106,8 @@ def cohort_models(config: dict, cohort: str) -> dict:
 #: The architectures ``default`` chooses among, per kind of cohort, by validation loss: the
 #: positional network of the reference notebook's model and a motif network for sequences
 #: (positional traits and motif-driven assays); for genotype cohorts the genotype network on
-#: every marker (polygenic traits) and on the 100 markers most associated with the phenotype
-#: in training (a few loci of large effect).
+#: every marker (polygenic traits) and on the 50 markers that enter first a LARS path of
+#: the training phenotype (a few loci of large effect).
 DEFAULT_CANDIDATES = {"sequence": ("positional_cnn", "motif_cnn"),
                       "genotype": ("genotype_cnn", "genotype_screen_cnn")}
 

@@ -185,3 +185,25 @@ def test_reverse_complement_augmentation_is_seeded():
     assert 5 < sum(flipped) < 35
     for i in np.flatnonzero(flipped):
         np.testing.assert_array_equal(xa[i], x[i, ::-1, ::-1])
+
+
+def test_screen_positions_is_joint_not_marginal():
+    """A copy of a causal marker (perfect LD) is no second signal: the two positions LARS
+    keeps are the two causal loci, where a marginal ranking keeps the causal marker and its
+    copy."""
+    from seq2pheno.models.cnn import screen_positions
+
+    rng = np.random.default_rng(4)
+    n, length = 400, 30
+    d = rng.integers(0, 3, (n, length)).astype(np.float32)
+    d[:, 8] = d[:, 7]                                          # position 8 copies position 7
+    x = np.zeros((n, length, 4), np.float32)
+    x[:, :, 0], x[:, :, 1] = 1 - d / 2, d / 2
+    y = 1.0 * d[:, 7] + 0.6 * d[:, 20] + 0.3 * rng.normal(size=n)
+    two = screen_positions(x, np.arange(n), y, 2)
+    assert 20 in two and len({7, 8} & set(two)) == 1, two
+    r = [abs(np.corrcoef(d[:, p], y)[0, 1]) for p in range(length)]
+    assert set(np.argsort(r)[-2:]) == {7, 8}                    # what a marginal screen keeps
+    five = screen_positions(x, np.arange(n), y, 5)
+    assert len(five) == 5 and set(two) <= set(five) and list(five) == sorted(five)
+    assert len(screen_positions(x, np.arange(n), y, 100)) == length
