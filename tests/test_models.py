@@ -148,6 +148,30 @@ def test_ridge_dual_form_matches_primal_when_features_outnumber_samples():
     np.testing.assert_allclose(auto["coef"], dual["coef"], atol=1e-12)
 
 
+def test_dual_ridge_blocks_are_bounded_in_bytes(monkeypatch):
+    """Blocks of at most BLOCK_BYTES (here 3 rows of 120 float64 features): same solution."""
+    from seq2pheno.models import ridge
+
+    x, y = _toy(40, length=30)
+    xv, yv = _toy(25, length=30, seed=1)
+    whole = fit_ridge(x, y, xv, yv, [0.3, 3.0], batch_size=4096, method="dual")
+    seen = []
+    real = np.array
+
+    def spy(obj, *a, **k):
+        out = real(obj, *a, **k)
+        if out.ndim == 3:
+            seen.append(len(out))
+        return out
+
+    monkeypatch.setattr(ridge, "BLOCK_BYTES", 3 * 120 * 8)
+    monkeypatch.setattr(ridge.np, "array", spy)
+    small = fit_ridge(x, y, xv, yv, [0.3, 3.0], batch_size=4096, method="dual")
+    monkeypatch.undo()
+    assert seen and max(seen) == 3
+    np.testing.assert_allclose(small["coef"], whole["coef"], atol=1e-10)
+
+
 def test_motif_layers_are_named_and_reverse_complement_average_round_trips(tmp_path):
     import keras
 

@@ -70,6 +70,10 @@ def effects(model: dict) -> np.ndarray:
     return np.asarray(model["coef"], dtype=np.float64)
 
 
+#: largest float64 block of training rows the dual ridge holds at once (bytes)
+BLOCK_BYTES = 64 * 2**20
+
+
 def _batches(x, batch_size: int) -> Iterable[np.ndarray]:
     n = len(x)
     for start in range(0, n, batch_size):
@@ -167,19 +171,24 @@ def _choose_alpha(y_valid, predictions, alphas):
 
 
 def _fit_ridge_dual(x_train, y_train, x_valid, y_valid, alphas, batch_size, shape) -> dict:
-    """Dual (kernel) form of :func:`fit_ridge` for N < p; memory O(N² + batch x p)."""
+    """Dual (kernel) form of :func:`fit_ridge` for N < p; memory O(N² + batch x p), with
+    blocks of at most :data:`BLOCK_BYTES` (on 10,346 markers, blocks of every sample peaked at
+    2.5 GB)."""
     n = len(x_train)
+    p = int(np.prod(shape))
+    batch_size = max(1, min(int(batch_size), BLOCK_BYTES // (8 * p)))
     starts = list(range(0, n, batch_size))
-    xsum = 0.0
+    xsum = np.zeros(p)
     for b in _batches(x_train, batch_size):
-        xsum = xsum + b.sum(axis=0)
+        xsum += b.sum(axis=0)
     xmean = xsum / n
     ymean = float(y_train.mean())
     yc = y_train - ymean
 
     def block(x, start):
-        b = np.asarray(x[start:start + batch_size], dtype=np.float64)
-        return b.reshape(len(b), -1) - xmean
+        b = np.array(x[start:start + batch_size], dtype=np.float64).reshape(-1, p)
+        b -= xmean
+        return b
 
     gram = np.zeros((n, n))
     for i, si in enumerate(starts):
