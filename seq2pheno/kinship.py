@@ -85,16 +85,20 @@ _PLINK_NON_AUTOSOMES = {"X", "Y", "XY", "MT", "M", "23", "24", "25", "26", "0"}
 
 #: sex chromosomes (of XY and ZW systems), matched like :data:`NON_AUTOSOMES`
 SEX_CHROMOSOMES = ("X", "Y", "XY", "Z", "W")
+_SEX_LOWER = frozenset(n.lower() for n in SEX_CHROMOSOMES)
+
+
+def _bare(contig: str) -> str:
+    """A contig name compared with the lists above: lower case, without a leading ``chr``."""
+    return re.sub(r"^chr", "", contig, flags=re.IGNORECASE).lower()
 
 
 def sex_chromosome_counts(chroms: Sequence[str]) -> dict[str, int]:
     """Markers per sex chromosome (contig name as given -> count), in order of first
     appearance; names as in :data:`SEX_CHROMOSOMES`, case-insensitive, with or without ``chr``."""
-    sex = {n.lower() for n in SEX_CHROMOSOMES}
     out: dict[str, int] = {}
     for c in map(str, chroms):
-        name = c[3:] if c.lower().startswith("chr") else c
-        if name.lower() in sex:
+        if _bare(c) in _SEX_LOWER:
             out[c] = out.get(c, 0) + 1
     return out
 
@@ -121,8 +125,8 @@ def autosomal_mask(chroms: Sequence[str], autosomes=None, *,
     if isinstance(autosomes, str) and autosomes == "plink":
         out = plink_autosomal_mask(chroms)
     elif autosomes is None:
-        out = np.array([re.sub(r"^chr", "", c, flags=re.IGNORECASE).lower() not in _NON_AUTOSOMES_LOWER
-                        and c.lower() not in _NON_AUTOSOMES_LOWER for c in chroms], bool)
+        out = np.array([_bare(c) not in _NON_AUTOSOMES_LOWER and c.lower() not in _NON_AUTOSOMES_LOWER
+                        for c in chroms], bool)
     elif isinstance(autosomes, str):
         try:
             pattern = re.compile(autosomes)

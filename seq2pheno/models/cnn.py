@@ -22,6 +22,7 @@ whose in-silico mutagenesis :mod:`seq2pheno.ism` computes exactly. They take a t
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import numpy as np
@@ -299,35 +300,30 @@ def build_cnn(spec: dict, input_shape: tuple[int, int], positions=None):
                             name=spec.get("name", "cnn"))
 
 
-_SELECT = None
-
-
+@functools.cache
 def select_positions_class():
     """The ``SelectPositions`` Keras layer (defined and registered on first use):
     ``SelectPositions(positions)(x) = x[:, positions, :]``, no weights. :func:`load` registers
     it; :mod:`seq2pheno.ism` computes ISM through the layers after it, on the selected
     positions (every other position's effect is exactly 0)."""
-    global _SELECT
-    if _SELECT is None:
-        import keras
+    import keras
 
-        @keras.saving.register_keras_serializable(package="seq2pheno")
-        class SelectPositions(keras.layers.Layer):
-            def __init__(self, positions, **kwargs):
-                super().__init__(**kwargs)
-                self.positions = [int(p) for p in positions]
+    @keras.saving.register_keras_serializable(package="seq2pheno")
+    class SelectPositions(keras.layers.Layer):
+        def __init__(self, positions, **kwargs):
+            super().__init__(**kwargs)
+            self.positions = [int(p) for p in positions]
 
-            def call(self, x):
-                return keras.ops.take(x, self.positions, axis=1)
+        def call(self, x):
+            return keras.ops.take(x, self.positions, axis=1)
 
-            def compute_output_shape(self, input_shape):
-                return (input_shape[0], len(self.positions), input_shape[2])
+        def compute_output_shape(self, input_shape):
+            return (input_shape[0], len(self.positions), input_shape[2])
 
-            def get_config(self):
-                return dict(super().get_config(), positions=self.positions)
+        def get_config(self):
+            return dict(super().get_config(), positions=self.positions)
 
-        _SELECT = SelectPositions
-    return _SELECT
+    return SelectPositions
 
 
 def screen_positions(x, rows, y, n: int) -> np.ndarray:
@@ -381,9 +377,7 @@ def screen_positions(x, rows, y, n: int) -> np.ndarray:
     return np.sort(np.asarray(chosen, dtype=np.int64))
 
 
-_RC_AVERAGE = None
-
-
+@functools.cache
 def rc_average_class():
     """The ``ReverseComplementAverage`` Keras layer (defined and registered on first use,
     so that importing this module does not import Keras).
@@ -393,35 +387,32 @@ def rc_average_class():
     3 - c). :func:`load` registers it before reading a ``.keras`` file;
     :mod:`seq2pheno.ism` computes its ISM exactly from the ISM of ``core`` on both strands.
     """
-    global _RC_AVERAGE
-    if _RC_AVERAGE is None:
-        import keras
+    import keras
 
-        @keras.saving.register_keras_serializable(package="seq2pheno")
-        class ReverseComplementAverage(keras.layers.Layer):
-            def __init__(self, core, **kwargs):
-                super().__init__(**kwargs)
-                if isinstance(core, dict):
-                    core = keras.saving.deserialize_keras_object(core)
-                self.core = core
+    @keras.saving.register_keras_serializable(package="seq2pheno")
+    class ReverseComplementAverage(keras.layers.Layer):
+        def __init__(self, core, **kwargs):
+            super().__init__(**kwargs)
+            if isinstance(core, dict):
+                core = keras.saving.deserialize_keras_object(core)
+            self.core = core
 
-            def build(self, input_shape):
-                self.built = True
+        def build(self, input_shape):
+            self.built = True
 
-            def call(self, x, training=None):
-                rc = keras.ops.flip(x, axis=(1, 2))
-                return 0.5 * (self.core(x, training=training) + self.core(rc, training=training))
+        def call(self, x, training=None):
+            rc = keras.ops.flip(x, axis=(1, 2))
+            return 0.5 * (self.core(x, training=training) + self.core(rc, training=training))
 
-            def compute_output_shape(self, input_shape):
-                return (input_shape[0], 1)
+        def compute_output_shape(self, input_shape):
+            return (input_shape[0], 1)
 
-            def get_config(self):
-                config = super().get_config()
-                config["core"] = keras.saving.serialize_keras_object(self.core)
-                return config
+        def get_config(self):
+            config = super().get_config()
+            config["core"] = keras.saving.serialize_keras_object(self.core)
+            return config
 
-        _RC_AVERAGE = ReverseComplementAverage
-    return _RC_AVERAGE
+    return ReverseComplementAverage
 
 
 def validate(spec: dict, name: str) -> dict:

@@ -91,7 +91,7 @@ def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None):
     enet = ElasticNetCV(l1_ratio=list(spec["l1_ratio"]), alphas=int(spec["n_alphas"]),
                         eps=float(spec["eps"]), max_iter=int(spec["max_iter"]),
                         tol=float(spec["tol"]), cv=KFold(cv, shuffle=True, random_state=seed),
-                        selection="cyclic", n_jobs=None, copy_X=False)
+                        selection="cyclic", n_jobs=None, copy_X=have_valid)   # z is reused below
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         enet.fit(z, y, sample_weight=w)
@@ -107,9 +107,11 @@ def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None):
     if have_valid:
         zv = valid.matrix(np.float32)[:, cols].astype(np.float64)
         held = zv @ a + intercept
-        xa, ya, wa, _ = _both(train, valid)
-        za = xa[:, cols].astype(np.float64)
-        del xa
+        za = np.concatenate([z, zv])
+        ya = np.concatenate([y, valid.y])
+        wa = None if w is None and valid.weights is None else np.concatenate(
+            [np.ones(len(y)) if w is None else w, np.ones(len(zv)) if valid.weights is None else valid.weights])
+        del z, zv
         final = ElasticNet(alpha=alpha, l1_ratio=l1_ratio, max_iter=int(spec["max_iter"]),
                            tol=float(spec["tol"]), selection="cyclic", copy_X=False)
         with warnings.catch_warnings():
