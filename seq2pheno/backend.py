@@ -48,6 +48,14 @@ def configure(threads: int = 1, *, deterministic: bool = True) -> None:
         os.environ.setdefault("XLA_FLAGS", "--xla_gpu_deterministic_ops=true")
 
 
+def threads() -> int:
+    """The thread count :func:`configure` pinned for this job (``OMP_NUM_THREADS``; 1 unset)."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
 def describe_devices() -> list[str]:
     """Lines saying which backend runs and on which devices (nvidia-smi when present)."""
     import keras

@@ -336,6 +336,22 @@ def _lookup_paired(paired, a, b):
     return None
 
 
+def _ranking_note(best: Mapping, level: float) -> str:
+    """When R² is not above 0 but Pearson r's interval is, the model still ranks individuals
+    better than chance (what a selection decision reads); say so, without a verdict."""
+    r = (best.get("test") or {}).get("pearson_r")
+    if not isinstance(r, Mapping) or r.get("lower") is None or r.get("upper") is None:
+        return ""
+    lo = _value(r.get("lower"))
+    if lo is None or lo <= 0:
+        return ""
+    pct = f"{100 * float(r.get('level', level)):g}"
+    return (f"Its test Pearson r, {_fmt(_value(r))} ({pct} % interval {_fmt(lo)} to "
+            f"{_fmt(_value(r.get('upper')))}), is above 0: its ranking of individuals carries "
+            f"some signal, but its predicted values do not reliably improve on the phenotype "
+            f"mean; treat a ranking from it as weak evidence.")
+
+
 def compare(models: Sequence[Mapping], paired=None, *, metric: str = "pearson_r",
             select_by: str = "valid", observed=None, n_boot: int = 2000, level: float = 0.95,
             seed: int = 0) -> dict:
@@ -396,6 +412,9 @@ def compare(models: Sequence[Mapping], paired=None, *, metric: str = "pearson_r"
                            f"{_label(best)}, has {r2txt}. Likely causes to check: too few samples, "
                            f"low heritability of the phenotype, or the wrong encoding of the "
                            f"genotypes or sequences.")
+        rank = _ranking_note(best, level)
+        if rank:
+            out["sentence"] += " " + rank
         return out
 
     a_val = _score(best, "test", metric)

@@ -220,3 +220,18 @@ def test_validation_predictions_are_held_out(kind, strong, tmp_path):
     np.testing.assert_array_equal(again.to_numpy(), held.to_numpy())
     assert list(again.index) == list(held.index)
     assert models.held_out_predictions(alone) is None
+
+
+def test_sparse_fit_does_not_depend_on_the_job_threads(monkeypatch):
+    """The inner-CV paths run one per thread (``backend.threads()``); the fit is the same
+    with one thread as with four."""
+    from seq2pheno import backend
+
+    _, x, y = cohort(300, 400, 5, n_causal=5)
+    train, valid, _, _ = splits(x, y, 220, 40)
+    fits = {}
+    for n in (1, 4):
+        monkeypatch.setattr(backend, "threads", lambda n=n: n)
+        fits[n], _ = fit("sparse", train, valid)
+    np.testing.assert_array_equal(fits[1]["coef"], fits[4]["coef"])
+    assert fits[1]["alpha"] == fits[4]["alpha"] and fits[1]["intercept"] == fits[4]["intercept"]

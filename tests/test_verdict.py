@@ -234,6 +234,16 @@ def test_compare_no_model_predicts_makes_no_claim():
     assert "-0.08 to 0.01" in s
     for word in ("epista", "additiv", "non-linear", "interaction", "better"):
         assert word not in s.lower()
+    # r's interval above 0 (0.02 to 0.18): the ranking is named as weak evidence, no verdict
+    assert "Pearson r, 0.10 (95 % interval 0.02 to 0.18), is above 0" in s and "weak evidence" in s
+
+
+def test_no_model_predicts_names_no_ranking_when_r_includes_zero():
+    models = [model("cnn", "cnn", (0.05, -0.02, 0.12), r2=(-0.03, -0.08, 0.01)),
+              model("ridge", "ridge", (0.04, -0.03, 0.11), r2=(-0.05, -0.10, 0.0))]
+    v = compare(models, paired(0.01, -0.03, 0.05))
+    assert v["comparison"] == "no_model_predicts"
+    assert "Pearson r" not in v["sentence"] and "ranking" not in v["sentence"]
 
 
 def test_compare_linear_best_is_not_compared_with_itself():
