@@ -17,6 +17,7 @@ from seq2pheno.config import (
 )
 from seq2pheno.errors import InputError
 from seq2pheno.evaluation import fold_names
+from seq2pheno.search import parse_search
 
 try:
     _validated = validate_config(config, source="config")
@@ -54,6 +55,21 @@ try:
         for c in COHORTS
     }
     ENTRY = {(c, m): model_entry(config, c, m) for c in COHORTS for m in MODELS_OF[c]}
+    # a model with `search:` (rules/search.smk): its trials run as jobs, and the entry of the
+    # best trial by validation loss is trained as the model
+    SEARCH = {}
+    for _key, _entry in ENTRY.items():
+        if "search" in _entry:
+            SEARCH[_key] = _entry.pop("search")
+            SEARCH[_key], _params = parse_search(SEARCH[_key], _key[1], _entry)
+            _presets = [p.choices for p in _params if p.path == "preset"]
+            for _preset in _presets[0] if _presets else [None]:
+                _e = dict(_entry, preset=_preset) if _preset else _entry
+                if not registry.kind(_e, _key[1]).GPU:
+                    raise registry.SpecError(
+                        f"model {_key[1]!r}: search trains networks (cnn kinds); "
+                        f"{registry.kind_name(_e, _key[1])!r} tunes itself on the validation split"
+                    )
     for (_c, _m), _names in CANDIDATES.items():
         for _t in _names:
             ENTRY[(_c, _t)] = model_entry(config, _c, _m, _t.split("~", 1)[1])
@@ -98,9 +114,26 @@ def models_where(test, names=None):
     ]
 
 
-# models trained by train_gpu / train_cpu (candidates included, choices excluded)
+SEARCHED_MODELS = sorted({m for (_c, m) in SEARCH})
+if any(
+    (c, m) not in SEARCH for c in COHORTS for m in MODELS_OF[c] if m in SEARCHED_MODELS
+):
+    raise WorkflowError(
+        f"config: models {SEARCHED_MODELS}: a model with `search:` in one cohort must have it "
+        "in every cohort (give the cohort's own entry a search too, or another name)"
+    )
+if set(SEARCHED_MODELS) & set(SELECTED_MODELS):
+    raise WorkflowError(
+        f"config: models {sorted(set(SEARCHED_MODELS) & set(SELECTED_MODELS))}: `search:` and "
+        "`candidates:` are two ways to choose; let the search choose the preset "
+        "(space: {preset: {choice: [...]}})"
+    )
+
+# models trained by train_gpu / train_cpu (candidates included, choices and searches excluded)
 GPU_MODELS = [
-    m for m in models_where(lambda k: k.GPU, TRAINED) if m not in SELECTED_MODELS
+    m
+    for m in models_where(lambda k: k.GPU, TRAINED)
+    if m not in SELECTED_MODELS and m not in SEARCHED_MODELS
 ]
 CPU_MODELS = [
     m for m in models_where(lambda k: not k.GPU, TRAINED) if m not in SELECTED_MODELS
@@ -260,6 +293,27 @@ def candidate_files(wildcards, name):
             else f"{fold_dir(w.cohort, w.fold)}/models/{cand}/{name}"
         )
     return out
+
+
+def search_dir(cohort, fold, model):
+    return f"{fold_dir(cohort, fold)}/search/{model}"
+
+
+def search_workers(wildcards):
+    """The worker tables of a fold's search (one job per worker)."""
+    n = SEARCH[(wildcards.cohort, wildcards.model)]["workers"]
+    d = search_dir(wildcards.cohort, wildcards.fold, wildcards.model)
+    return [f"{d}/worker_{i}.tsv" for i in range(n)]
+
+
+def search_outputs(wildcards):
+    """search/{model}/trials.tsv and best.tsv of every searched model of the cohort."""
+    return [
+        f"results/{wildcards.cohort}/search/{m}/{name}"
+        for m in MODELS_OF[wildcards.cohort]
+        if (wildcards.cohort, m) in SEARCH
+        for name in ("trials.tsv", "best.tsv")
+    ]
 
 
 def selection_tables(wildcards):

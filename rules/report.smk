@@ -13,6 +13,7 @@ rule report:
         distribution=lambda wc: fold_distribution_file(wc, first_fold(wc.cohort)),
         evaluation=evaluation_outputs,
         selection=selection_outputs,
+        search=search_outputs,
         truth=truth_if_simulated,
         metrics=all_metrics,
         predictions=all_predictions,

@@ -39,15 +39,22 @@ def _test_table(pred: pd.DataFrame | None) -> pd.DataFrame:
     return t[np.isfinite(t["observed"]) & np.isfinite(t["predicted"])]
 
 
-def _fold_interval(values: np.ndarray, n_train: float, n_test: float) -> dict:
-    """Mean over folds with the corrected resampled t interval (as for a difference)."""
+#: The range each metric can take: an interval over folds is clipped to it (a t interval over
+#: few folds can otherwise reach an R² or a correlation above 1).
+METRIC_RANGE = {"pearson_r": (-1.0, 1.0), "spearman_r": (-1.0, 1.0), "r2": (-np.inf, 1.0)}
+
+
+def _fold_interval(values: np.ndarray, n_train: float, n_test: float, metric: str | None = None) -> dict:
+    """Mean over folds with the corrected resampled t interval (as for a difference), clipped
+    to the range of ``metric`` (:data:`METRIC_RANGE`)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
     if len(values) < 2:
         v = float(values[0]) if len(values) else None
         return {"value": v, "lower": None, "upper": None, "n": int(len(values))}
     res = vd.corrected_resampled_t(values, n_train, n_test)
-    return {"value": res["difference"], "lower": res["lower"], "upper": res["upper"],
+    low, high = METRIC_RANGE.get(metric, (-np.inf, np.inf))
+    return {"value": res["difference"], "lower": max(res["lower"], low), "upper": min(res["upper"], high),
             "n": int(len(values)), "how": f"over {len(values)} folds (corrected resampled t)"}
 
 
@@ -82,7 +89,7 @@ def summarise(ctx: Mapping, *, n_boot: int = 2000, seed: int = 0) -> dict:
                  "valid": {k: (metrics.get("valid") or {}).get(k) for k in ("pearson_r", "r2")}}
         if kfold:
             rows = per_fold[per_fold["model"] == name]
-            test = {k: _fold_interval(pd.to_numeric(rows[k], errors="coerce").to_numpy(), n_train, n_test)
+            test = {k: _fold_interval(pd.to_numeric(rows[k], errors="coerce").to_numpy(), n_train, n_test, k)
                     for k in ("pearson_r", "r2")}
         else:
             obs = t["observed"].to_numpy()

@@ -177,19 +177,106 @@ def _recovery_block(recovery: dict) -> str:
                         "area under the ROC curve of importance against causal / non-causal.") + text)
 
 
-def unphenotyped_section(rankings: dict[str, pd.DataFrame], top: int = 20) -> dict | None:
-    """Ranking of unphenotyped samples by each model's prediction (genomic selection)."""
+def unphenotyped_section(rankings: dict[str, pd.DataFrame], top: int = 20,
+                         cohort_mean: float | None = None) -> dict | None:
+    """Ranking of unphenotyped samples by each model's prediction (genomic selection), with each
+    prediction's interval (``lower``, ``upper`` when present) and, given ``cohort_mean`` (the
+    mean phenotype of the phenotyped samples), a flag on those whose interval contains it."""
     rankings = {m: df for m, df in rankings.items() if len(df)}
     if not rankings:
         return None
     parts = ["<p>These individuals have genotypes or sequences but no phenotype yet. Each model "
              "predicts their phenotype; the top of the list are the candidates a breeder would "
              "look at first. Predictions are only as good as the model's test accuracy above.</p>"]
+    intervals = any({"lower", "upper"} <= set(df.columns) for df in rankings.values())
+    if intervals:
+        parts.append("<p>Each prediction has a prediction interval (<em>lower</em>, <em>upper</em>): "
+                     "split-conformal, calibrated on the validation samples, so that about the "
+                     "stated share of new individuals' phenotypes fall inside it (the calibration "
+                     "table shows how well that held on the test samples). "
+                     + ("An individual marked <em>overlaps mean</em> has an interval that contains "
+                        f"the cohort's mean phenotype ({cohort_mean:.4g}): the model cannot tell it "
+                        "from an average individual. " if cohort_mean is not None else "")
+                     + "</p>")
     for model, df in rankings.items():
-        parts.append(table_block(df.sort_values("rank").head(top)[["rank", "id", "predicted"]],
-                                 f"{model}: the {min(top, len(df))} highest predicted of {len(df)} "
-                                 "unphenotyped samples (original phenotype scale)."))
+        cols = ["rank", "id", "predicted"] + [c for c in ("lower", "upper", "reliability") if c in df.columns]
+        shown = df.sort_values("rank").head(top)[cols].copy()
+        caption = (f"{model}: the {min(top, len(df))} highest predicted of {len(df)} "
+                   "unphenotyped samples (original phenotype scale).")
+        if cohort_mean is not None and {"lower", "upper"} <= set(shown.columns):
+            overlaps = (df["lower"] <= cohort_mean) & (df["upper"] >= cohort_mean)
+            shown["overlaps mean"] = np.where(
+                (shown["lower"] <= cohort_mean) & (shown["upper"] >= cohort_mean), "yes", "")
+            caption += (f" {int(overlaps.sum())} of {len(df)} have an interval containing the "
+                        "cohort mean.")
+        parts.append(table_block(shown, caption))
     return section("Unphenotyped samples: predicted ranking", "\n".join(parts), anchor="unphenotyped")
+
+
+def calibration_section(predictions: dict[str, pd.DataFrame], level: float | None = None) -> dict | None:
+    """Nominal against observed coverage of each model's prediction intervals on the test
+    samples (predictions.tsv: split, observed, lower, upper), with the mean interval width."""
+    rows = []
+    for model, df in predictions.items():
+        if not {"lower", "upper", "observed", "split"} <= set(df.columns):
+            continue
+        test = df[(df["split"] == "test") & np.isfinite(pd.to_numeric(df["observed"], errors="coerce"))]
+        if not len(test):
+            continue
+        inside = (test["observed"] >= test["lower"]) & (test["observed"] <= test["upper"])
+        rows.append({"model": model, "test samples": len(test), "observed coverage": float(inside.mean()),
+                     "mean width": float((test["upper"] - test["lower"]).mean())})
+    if not rows:
+        return None
+    nominal = f"{level:.0%}" if level is not None else "the configured level"
+    table = pd.DataFrame(rows)
+    if level is not None:
+        table.insert(2, "nominal coverage", level)
+    text = (f"<p>A prediction interval at {nominal} should contain the observed phenotype of about "
+            f"{nominal} of new individuals. The intervals are split-conformal: the spread of the "
+            "validation samples' errors sets their width, so they hold on average over individuals "
+            "like the validation ones, not for each individual. Here they are checked on the test "
+            "samples, which set nothing. Coverage well below the nominal level means the model is "
+            "overconfident on new data (for example, test samples less related to the training "
+            "set than the validation ones); a narrower interval at the same coverage is the better "
+            "model. With a few hundred test samples, coverage itself is uncertain by a few "
+            "percent.</p>")
+    return section("Calibration of the prediction intervals",
+                   text + table_block(table, "Coverage of the prediction intervals on the test samples "
+                                      "(under k-fold evaluation, every held-out fold)."),
+                   anchor="calibration")
+
+
+def search_section(trials: dict[str, pd.DataFrame], best: dict[str, pd.DataFrame]) -> dict | None:
+    """Each searched model's trials (search/{model}/trials.tsv: fold, trial, params, value,
+    state, seconds, worker) and best trial per fold (best.tsv: fold, trial, value, metric, params)."""
+    if not trials:
+        return None
+    parts = ["<p>A hyperparameter search tries many settings of a network (its learning rate, layer "
+             "sizes, kernel widths or even its architecture) and keeps the one with the lowest "
+             "validation loss. Each trial trains on the training split and is judged on the "
+             "validation split only; the test samples never take part, so the test accuracy of "
+             "the searched model above is as honest as any other's. Trials that were clearly worse "
+             "than the earlier ones at the same epoch were stopped early (<em>pruned</em>) so that "
+             "the budget goes to promising settings. A search can overfit the validation split "
+             "when it tries very many settings on few samples: compare its test accuracy with the "
+             "presets' before trusting it.</p>"]
+    for model, table in trials.items():
+        states = table["state"].value_counts().to_dict()
+        minutes = float(pd.to_numeric(table["seconds"], errors="coerce").sum()) / 60
+        parts.append(f"<p><strong>{html_escape(model)}</strong>: {len(table)} trials "
+                     f"({', '.join(f'{v} {html_escape(str(k).lower())}' for k, v in states.items())}), "
+                     f"{minutes:.1f} min of training in all.</p>")
+        b = best.get(model)
+        if b is not None and len(b):
+            parts.append(table_block(b[["fold", "trial", "value", "params"]],
+                                     f"{model}: the best trial of each fold (lowest validation loss) "
+                                     "and its settings, trained as the model.", digits=4))
+        done = table[table["state"] == "COMPLETE"].sort_values("value").head(10)
+        if len(done):
+            parts.append(table_block(done[["fold", "trial", "value", "seconds", "params"]],
+                                     f"{model}: the ten best complete trials.", digits=4))
+    return section("Hyperparameter search", "\n".join(parts), anchor="search")
 
 
 def motif_matches_block(table: pd.DataFrame) -> str:

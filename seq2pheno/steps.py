@@ -198,6 +198,131 @@ def train(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
         remove_backup(backup["backup_dir"])
 
 
+# ---- hyperparameter search (seq2pheno.search) -----------------------------------------------
+
+
+def search_study_name(name: str, entry: dict, search_settings: dict, seed: int, paths: dict) -> str:
+    """The study of a search in its journal: ``{name}-{key}``, where the key hashes the entry,
+    the search settings, the training seed and the fold's data (split, kept and samples tables;
+    the tensor's size and modification time). Any change starts a new study in the same journal;
+    a rerun with nothing changed joins (and resumes) the old one."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps({"entry": entry, "search": search_settings, "seed": int(seed)},
+                                  sort_keys=True, default=str).encode())
+    for key in ("split", "kept", "samples"):
+        h.update(Path(paths[key]).read_bytes())
+    st = Path(paths["onehot"]).stat()
+    h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    return f"{name}-{h.hexdigest()[:12]}"
+
+
+def search_worker(paths: dict, name: str, entry: dict, search_settings: dict, seed: int, worker: int, *,
+                  journal, out, log) -> list[int]:
+    """Run worker ``worker``'s share of the trials of model ``name``'s search -> ``out`` (TSV: the
+    trials this worker ran, with the study's name).
+
+    Each trial trains the entry's spec with the sampled values on the fold's training split and
+    early-stops on its validation split (the test split is never read: only those rows are
+    given to the fit); its value is the best epoch's validation loss. ``journal``: the study's
+    Optuna journal file, shared by the workers (:func:`seq2pheno.search.run_worker`)."""
+    import time
+
+    import keras
+
+    from . import models, search
+
+    full, params = search.parse_search(search_settings, name, entry)
+    design, onehot = _design_and_tensor(paths)
+    tr, va = design.subset("train"), design.subset("valid")
+    train_rows, valid_rows = _rows(design, onehot, tr), _rows(design, onehot, va)
+    study_name = search_study_name(name, entry, full, seed, paths)
+    n = search.worker_trials(full["trials"], full["workers"], worker)
+    log.info("search %s, worker %d of %d: %d of %d trials on %d training and %d validation samples "
+             "(study %s in %s)", name, worker, full["workers"], n, full["trials"], len(tr), len(va),
+             study_name, journal)
+
+    def objective(trial_entry: dict, trial) -> float:
+        spec = models.resolve_spec(name, trial_entry)
+        kind = models.kind(spec, name)
+        keras.backend.clear_session()
+        start = time.perf_counter()
+        log.info("trial %d: %s", trial.number, json.dumps(trial.params, default=str))
+        try:
+            _, history = kind.fit(train_rows, valid_rows, spec, seed=seed, log=None,
+                                  callbacks=[search.PruningCallback(trial, full["metric"])])
+        except Exception as err:            # optuna.TrialPruned and failures are logged, then raised
+            log.info("trial %d stopped after %.1f s: %s: %s", trial.number, time.perf_counter() - start,
+                     type(err).__name__, err)
+            raise
+        if full["metric"] not in history:
+            raise ValueError(f"search metric {full['metric']!r} is not a column of the training "
+                             f"history (columns: {list(history.columns)})")
+        value = float(pd.to_numeric(history[full["metric"]], errors="coerce").min())
+        log.info("trial %d: %s %.5f after %d epochs, %.1f s", trial.number, full["metric"], value,
+                 len(history), time.perf_counter() - start)
+        return value
+
+    ran = search.run_worker(journal, study_name, n, objective, full["seed"], params=params,
+                            base_entry=entry, base_name=name, pruner=full["pruner"], worker=worker,
+                            catch=(ValueError, models.SpecError))
+    table = search.trials_table(search.load_study(journal, study_name))
+    table = table[table["worker"] == worker].assign(study=study_name)
+    write_tsv(table, out)
+    log.info("worker %d ran %d trials now (%d of its %d done in all)", worker, len(ran), len(table), n)
+    return ran
+
+
+def gather_search(name: str, entry: dict, search_settings: dict, worker_paths: list, *, journal,
+                  out: dict, log) -> dict:
+    """The trials of every worker -> out['trials'] (trial, params, value, state, seconds, worker)
+    and the best trial's entry -> out['best'] (JSON: ``entry``, ``trial``, ``value``, ``params``).
+    The best is the complete trial with the lowest validation loss (no test data is read)."""
+    from . import search
+
+    full, params = search.parse_search(search_settings, name, entry)
+    studies = {str(s) for p in worker_paths for s in read_tsv(p).get("study", pd.Series(dtype=str))}
+    if len(studies) != 1:
+        raise InputError(worker_paths[0], f"the workers of search {name!r} ran {len(studies)} studies "
+                         f"({sorted(studies)}); expected one: rerun them")
+    study = search.load_study(journal, studies.pop())
+    table = search.write_trials(study, out["trials"])
+    best = search.best_trial(study)
+    chosen = search.best_entry(study, params, entry, name)
+    counts = table["state"].value_counts().to_dict()
+    write_json({"entry": chosen, "trial": int(best.number), "value": float(best.value),
+                "metric": full["metric"], "params": json.loads(table.loc[table["trial"] == best.number,
+                                                                          "params"].iloc[0]),
+                "states": {k: int(v) for k, v in counts.items()}}, out["best"])
+    log.info("search %s: %s; best trial %d, %s %.5f: %s", name,
+             ", ".join(f"{v} {k.lower()}" for k, v in counts.items()), best.number, full["metric"],
+             best.value, json.dumps(chosen, sort_keys=True))
+    return chosen
+
+
+def search_summary(folds: list[str], trials_paths: list, best_paths: list, *, out: dict, log) -> None:
+    """Every fold's trials (out['trials'], with a ``fold`` column) and best trial (out['best'] TSV:
+    fold, trial, value, params)."""
+    trials = pd.concat([read_tsv(p).assign(fold=f) for f, p in zip(folds, trials_paths)], ignore_index=True)
+    write_tsv(trials[["fold"] + [c for c in trials.columns if c != "fold"]], out["trials"])
+    rows = []
+    for f, p in zip(folds, best_paths):
+        b = read_json(p)
+        rows.append({"fold": f, "trial": b["trial"], "value": b["value"], "metric": b["metric"],
+                     "params": json.dumps(b["params"], sort_keys=True)})
+    write_tsv(pd.DataFrame(rows), out["best"])
+    log.info("search: %d trials over %d fold(s)", len(trials), len(folds))
+
+
+def train_searched(paths: dict, name: str, seed: int, *, out: dict, log) -> None:
+    """Train model ``name`` with the entry its search chose (paths['best'], the JSON of
+    :func:`gather_search`) on the fold's training split (as :func:`train`)."""
+    best = read_json(paths["best"])
+    log.info("model %s: the entry of search trial %d (%s %.5f): %s", name, best["trial"], best["metric"],
+             best["value"], json.dumps(best["entry"], sort_keys=True))
+    train(paths, {"name": name, **best["entry"]}, seed, out=out, log=log)
+
+
 def _coverage(test: pd.DataFrame) -> float | None:
     ok = np.isfinite(test["observed"].to_numpy(dtype=float))
     if not ok.any():
@@ -445,7 +570,8 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
     from .config import GENOTYPE_SOURCES
 
     ctx["extra_sections"] = _extra_sections(paths, models, kinds=kinds,
-                                            genotype=params["cohort"]["source"] in GENOTYPE_SOURCES)
+                                            genotype=params["cohort"]["source"] in GENOTYPE_SOURCES,
+                                            level=(params.get("evaluation") or {}).get("interval"))
     by_relatedness = _relatedness_section(ctx, summary)
     if by_relatedness:
         ctx["extra_sections"].insert(1 if paths.get("kinship") else 0, by_relatedness)
@@ -520,13 +646,16 @@ def _relatives(paths: dict, split_table: pd.DataFrame) -> dict | None:
 
 
 def _extra_sections(paths: dict, models: list[str], *, kinds: dict | None = None,
-                    genotype: bool = False) -> list[dict]:
+                    genotype: bool = False, level: float | None = None) -> list[dict]:
     """Interpretation and unphenotyped-ranking sections from whatever outputs are inputs.
 
     ``paths["interpretation"]``: the files under interpret/{model}/ (what each model's kind
     gives: ISM files, effects.tsv or kmers.tsv); ``paths["features"]``: data/features.tsv;
     ``genotype``: a genotype cohort (markers along the genome, with their alleles, instead of
-    sequence logos and filter motifs where the tensor is per marker); ``kinds``: model -> kind.
+    sequence logos and filter motifs where the tensor is per marker); ``kinds``: model -> kind;
+    ``paths["search"]``: search/{model}/trials.tsv and best.tsv of searched models;
+    ``paths["predictions"]``: each model's predictions.tsv (the calibration of its intervals at
+    ``level``, the cohort mean the unphenotyped ranking flags).
     """
     from . import report_sections as rs
     from .coefficients import per_marker
@@ -560,8 +689,23 @@ def _extra_sections(paths: dict, models: list[str], *, kinds: dict | None = None
             interactions=read_tsv(files["interactions.tsv"]), recovery=recovery, causal=causal,
             genotype=markers,
             motif_matches=read_tsv(files["motif_matches.tsv"]) if "motif_matches.tsv" in files else None))
+    searched = {Path(p).parent.name: p for p in paths.get("search", []) if str(p).endswith("trials.tsv")}
+    best = {Path(p).parent.name: read_tsv(p) for p in paths.get("search", []) if str(p).endswith("best.tsv")}
+    search = rs.search_section({m: read_tsv(p) for m, p in searched.items()}, best)
+    if search:
+        sections.append(search)
+    predictions = {m: read_tsv(p) for m, p in zip(models, paths.get("predictions", []))}
+    calibration = rs.calibration_section(predictions, level)
+    if calibration:
+        sections.append(calibration)
+    cohort_mean = None
+    for df in predictions.values():
+        observed = pd.to_numeric(df.get("observed"), errors="coerce")
+        if observed is not None and observed.notna().any():
+            cohort_mean = float(observed.mean())
+            break
     rankings = {m: read_tsv(p) for m, p in zip(models, paths.get("unphenotyped", []))}
-    ranking = rs.unphenotyped_section(rankings)
+    ranking = rs.unphenotyped_section(rankings, cohort_mean=cohort_mean)
     if ranking:
         sections.append(ranking)
     return sections

@@ -316,7 +316,8 @@ def _restore_state(model, meta, arrays, *, train_ds, stopper, reducer, epoch_log
 
 
 def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weights=None,
-            seed: int = 0, log: logging.Logger | None = None, backup_dir=None, positions=None):
+            seed: int = 0, log: logging.Logger | None = None, backup_dir=None, positions=None,
+            callbacks=()):
     """Train the CNN of ``spec`` on rows ``train_idx`` of ``onehot``; early-stop on ``valid_idx``.
 
     onehot: ``N x L x 4`` float32 array or TensorFile (never loaded whole).
@@ -334,6 +335,9 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     for the epoch whose weights were restored).
 
     positions: the screened positions of a ``screen`` spec (:func:`build_cnn`).
+
+    callbacks: extra Keras callbacks, run after the built-in ones each epoch (a search trial's
+    pruning callback, :func:`seq2pheno.search.PruningCallback`).
 
     backup_dir: None (no backup) or a folder where the whole training state is written at the
     end of every epoch (``state.npz``, atomically). A run that finds a backup of the same
@@ -384,7 +388,7 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     reducer = keras.callbacks.ReduceLROnPlateau(monitor="val_loss",
                                                 factor=spec["reduce_lr_factor"],
                                                 patience=spec["reduce_lr_patience"], min_lr=1e-6)
-    callbacks = [stopper, reducer, epoch_log]
+    callbacks = [stopper, reducer, epoch_log, *callbacks]
     resume = None
     if backup_dir is not None:
         fingerprint = _fingerprint(spec, onehot.shape, seed, train_idx, valid_idx, zt, zv,

@@ -320,3 +320,39 @@ def test_verdict_warns_of_sex_markers_without_covariates():
     assert "272 markers lie on sex chromosomes" in v["html"]
     ctx["sex_markers"] = sex_marker_note({"X": 272}, ["sex"])
     assert "sex chromosomes" not in report.verdict(ctx)["html"]
+
+
+def test_calibration_section_counts_coverage_on_test_samples_only():
+    import numpy as np
+    import pandas as pd
+
+    from seq2pheno.report_sections import calibration_section
+
+    rng = np.random.default_rng(0)
+    n = 400
+    observed = rng.normal(size=n)
+    predictions = pd.DataFrame({"id": [f"s{i}" for i in range(n)], "split": ["test"] * 200 + ["train"] * 200,
+                                "observed": observed, "predicted": 0.0,
+                                "lower": -1.645, "upper": 1.645})
+    predictions.loc[200:, "lower"] = 5.0                   # training rows outside: must not count
+    sec = calibration_section({"m": predictions}, 0.9)
+    inside = float(((observed[:200] >= -1.645) & (observed[:200] <= 1.645)).mean())
+    assert sec["anchor"] == "calibration" and f"{inside:.3f}" in sec["html"]
+    assert "3.290" in sec["html"] and "0.900" in sec["html"]
+    assert calibration_section({"m": predictions.drop(columns=["lower"])}, 0.9) is None
+
+
+def test_unphenotyped_ranking_shows_intervals_and_flags_the_cohort_mean():
+    import pandas as pd
+
+    from seq2pheno.report_sections import unphenotyped_section
+
+    ranking = pd.DataFrame({"rank": [1, 2, 3], "id": ["a", "b", "c"], "predicted": [3.0, 2.0, 1.0],
+                            "lower": [2.5, 0.5, -1.0], "upper": [3.5, 3.5, 0.5]})
+    sec = unphenotyped_section({"gblup": ranking}, cohort_mean=1.0)
+    html = sec["html"]
+    assert "overlaps mean" in html and "1 of 3 have an interval containing the cohort mean" in html
+    rows = html.split("<tr")
+    assert [r for r in rows if ">b<" in r][0].count("yes") == 1
+    assert "yes" not in [r for r in rows if ">a<" in r][0]
+    assert "overlaps mean" not in unphenotyped_section({"gblup": ranking})["html"]

@@ -303,3 +303,106 @@ def test_keras_pruning_callback_reports_and_raises():
     with pytest.raises(optuna.TrialPruned):
         cb.on_epoch_end(3, {"val_loss": 1.4})
     assert trial.reported == [(0, 2.0), (2, 1.5), (3, 1.4)]
+
+
+# ---- the workflow steps (seq2pheno.steps: search_worker, gather_search, train_searched) --------
+
+STEP_ENTRY = {"type": "cnn", "conv": [{"filters": 4, "kernel_size": 3}], "dense": [{"units": 4}],
+              "epochs": 2, "batch_size": 32}
+STEP_SEARCH = {"trials": 3, "workers": 1, "seed": 0, "pruner": "none",
+               "space": {"learning_rate": {"log": [1e-3, 1e-2]}, "dense.0.units": {"choice": [2, 4, 8]}}}
+
+
+def write_fold(d: Path, test_shift: float = 0.0, test_seed: int = 0) -> dict:
+    """A cohort of 120 sequences of 20 bp (60 train, 30 valid, 30 test) as the steps read it;
+    ``test_shift`` / ``test_seed`` change only the test rows' phenotypes and sequences."""
+    import numpy as np
+    import pandas as pd
+
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 4, size=(120, 20))
+    y = (codes[:, 3] == 1) * 2.0 + (codes[:, 11] == 2) * 1.0 + rng.normal(0, 0.3, 120)
+    split = np.array(["train"] * 60 + ["valid"] * 30 + ["test"] * 30)
+    test = split == "test"
+    codes[test] = np.random.default_rng(100 + test_seed).integers(0, 4, size=(test.sum(), 20))
+    y[test] += test_shift
+    onehot = np.eye(4, dtype=np.float32)[codes]
+    ids = [f"s{i}" for i in range(120)]
+    np.save(d / "onehot.npy", onehot)
+    pd.DataFrame({"id": ids}).to_csv(d / "samples.tsv", sep="\t", index=False)
+    pd.DataFrame({"id": ids, "phenotype": y}).to_csv(d / "kept.tsv", sep="\t", index=False)
+    pd.DataFrame({"id": ids, "split": split, "weight": 1.0, "group": np.arange(120)}).to_csv(
+        d / "split.tsv", sep="\t", index=False)
+    return {k: str(d / f) for k, f in [("onehot", "onehot.npy"), ("samples", "samples.tsv"),
+                                       ("kept", "kept.tsv"), ("split", "split.tsv")]}
+
+
+LOG = __import__("logging").getLogger("test_search")
+
+
+def run_search(d: Path, paths: dict, search_settings: dict = STEP_SEARCH):
+    import pandas as pd
+
+    from seq2pheno import steps
+
+    workers = []
+    for w in range(search_settings["workers"]):
+        out = str(d / f"worker_{w}.tsv")
+        steps.search_worker(paths, "cnn_search", STEP_ENTRY, search_settings, 0, w,
+                            journal=str(d / "journal.log"), out=out, log=LOG)
+        workers.append(out)
+    out = {"trials": str(d / "trials.tsv"), "best": str(d / "best.json")}
+    chosen = steps.gather_search("cnn_search", STEP_ENTRY, search_settings, workers,
+                                 journal=str(d / "journal.log"), out=out, log=LOG)
+    return pd.read_csv(out["trials"], sep="\t"), json.loads(Path(out["best"]).read_text()), chosen
+
+
+def test_search_trials_never_read_the_test_rows(tmp_path):
+    """Two cohorts that differ only in their test samples (sequences and phenotypes) give the
+    same trials, the same values and the same choice: no trial reads a test row."""
+    a = run_search(tmp_path / "a", write_fold(tmp_path / "a"))
+    b = run_search(tmp_path / "b", write_fold(tmp_path / "b", test_shift=1000.0, test_seed=7))
+    ta, tb = a[0], b[0]
+    assert len(ta) == 3 and (ta["state"] == "COMPLETE").all()
+    assert ta["params"].tolist() == tb["params"].tolist()
+    assert ta["value"].tolist() == pytest.approx(tb["value"].tolist(), rel=1e-6)
+    assert a[2] == b[2]
+
+
+def test_gather_chooses_the_lowest_validation_loss_and_the_model_is_trained_with_it(tmp_path):
+    from seq2pheno import steps
+
+    paths = write_fold(tmp_path)
+    two = dict(STEP_SEARCH, workers=2)
+    trials, best, chosen = run_search(tmp_path, paths, two)
+    assert sorted(trials["worker"].tolist()) == [0, 0, 1]          # 3 trials shared by 2 workers
+    done = trials[trials["state"] == "COMPLETE"]
+    assert best["trial"] == int(done.loc[done["value"].idxmin(), "trial"])
+    assert best["value"] == pytest.approx(done["value"].min())
+    assert chosen["dense"][0]["units"] == best["params"]["dense.0.units"]
+    assert chosen["learning_rate"] == pytest.approx(best["params"]["learning_rate"])
+    assert "search" not in chosen and best["entry"] == json.loads(json.dumps(chosen))
+    # a worker run again finds its trials done and runs none
+    assert steps.search_worker(paths, "cnn_search", STEP_ENTRY, two, 0, 0, journal=str(tmp_path / "journal.log"),
+                               out=str(tmp_path / "again.tsv"), log=LOG) == []
+    # the searched model is trained with the chosen entry
+    out = {"model": str(tmp_path / "model.keras"), "history": str(tmp_path / "history.tsv")}
+    steps.train_searched(dict(paths, best=str(tmp_path / "best.json")), "cnn_search", 0, out=out, log=LOG)
+    import keras
+
+    model = keras.models.load_model(out["model"])
+    units = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert units[0] == best["params"]["dense.0.units"]
+
+
+def test_a_changed_cohort_starts_a_new_study(tmp_path):
+    from seq2pheno import steps
+
+    paths = write_fold(tmp_path / "a")
+    name = steps.search_study_name("m", STEP_ENTRY, STEP_SEARCH, 0, paths)
+    assert name == steps.search_study_name("m", STEP_ENTRY, STEP_SEARCH, 0, paths)
+    assert name != steps.search_study_name("m", STEP_ENTRY, dict(STEP_SEARCH, trials=4), 0, paths)
+    assert name != steps.search_study_name("m", STEP_ENTRY, STEP_SEARCH, 1, paths)
+    changed = write_fold(tmp_path / "a", test_shift=1.0)
+    assert name != steps.search_study_name("m", STEP_ENTRY, STEP_SEARCH, 0, changed)

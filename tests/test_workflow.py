@@ -131,3 +131,24 @@ def test_unknown_config_key_stops_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "unknown key 'modelz' (did you mean 'models'?)" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize("search, words", [
+    ({"space": {"conv.0.kernel_size": {"int": [9, 3]}}}, ["search.space.conv.0.kernel_size", "low < high"]),
+    ({"space": {"dense.0.width": {"int": [1, 8]}}}, ["search.space.dense.0.width", "no key 'width'"]),
+    ({"trials": 0, "space": {"learning_rate": {"log": [1e-4, 1e-2]}}}, ["search.trials"]),
+])
+def test_a_bad_search_stops_before_any_job_with_one_line(tmp_path, search, words):
+    path = tiny_config(tmp_path, models={"ridge": {}, "searched": {"preset": "default", "search": search}})
+    result = run_snakemake(tmp_path, path, check=False)
+    assert result.returncode != 0
+    line = next(ln for ln in result.stderr.splitlines() if "searched" in ln)
+    for w in words:
+        assert w in line, result.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_search_of_a_linear_kind_is_refused(tmp_path):
+    path = tiny_config(tmp_path, models={"ridge": {"search": {"space": {"alphas": {"choice": [[1.0], [10.0]]}}}}})
+    result = run_snakemake(tmp_path, path, check=False)
+    assert result.returncode != 0 and "search trains networks" in result.stderr

@@ -119,3 +119,25 @@ def test_interpreted_network_has_named_motifs_table(kfold_run):
     named = table.dropna(subset=["jaspar_id"])
     assert ("Named motifs:" in html) if len(named) else ("Motifs with names." in html)
     assert "not proof" in html
+
+
+def test_search_runs_as_worker_jobs_per_fold_and_trains_its_best(kfold_run):
+    base, config = kfold_run
+    search = config["models"]["small_search"]["search"]
+    trials = read(base / "search/small_search/trials.tsv")
+    best = read(base / "search/small_search/best.tsv")
+    assert list(trials.columns[:7]) == ["fold", "trial", "params", "value", "state", "seconds", "worker"]
+    assert set(best["fold"]) == set(trials["fold"]) == {"1_1", "1_2"}
+    for fold, g in trials.groupby("fold"):
+        assert len(g) == search["trials"] and set(g["worker"]) == set(range(search["workers"]))
+        for w in range(search["workers"]):            # one job per worker, each ran its share
+            assert (base / f"folds/{fold}/search/small_search/worker_{w}.tsv").exists()
+        done = g[g["state"] == "COMPLETE"]
+        row = best[best["fold"] == fold].iloc[0]
+        assert row["trial"] == done.loc[done["value"].idxmin(), "trial"]
+        params = json.loads(row["params"])
+        assert 3 <= params["conv.0.kernel_size"] <= 7
+        log = (base / f"logs/train/small_search_{fold}.log").read_text()
+        assert f"search trial {row['trial']}" in log       # the model is trained with the best entry
+    html = (base / "report.html").read_text()
+    assert "Hyperparameter search" in html and "Calibration of the prediction intervals" in html

@@ -46,7 +46,7 @@ KINDS: dict[str, ModuleType] = _discover()
 PRESETS: dict[str, dict] = {name: preset for mod in KINDS.values() for name, preset in mod.PRESETS.items()}
 
 #: Keys of a model entry that are not the kind's own spec keys.
-ENTRY_KEYS = {"type", "preset", "candidates"}
+ENTRY_KEYS = {"type", "preset", "candidates", "search"}
 
 
 def kind_name(entry: dict | None, name: str) -> str:
@@ -82,6 +82,7 @@ def resolve_spec(name: str, spec: dict | None = None) -> dict:
     spec = {} if spec is None else copy.deepcopy(dict(spec))
     mod = kind(spec, name)
     spec.pop("candidates", None)        # a choice among presets: resolved by the workflow
+    spec.pop("search", None)            # a search over the spec: run by the workflow (search.py)
     preset = spec.pop("preset", None)
     if preset is not None:
         base = copy.deepcopy(PRESETS[preset])
@@ -150,6 +151,7 @@ def config_schema() -> dict:
         "type": {"enum": sorted(KINDS)},
         "candidates": {"type": "array", "minItems": 1, "items": {"enum": sorted(PRESETS)},
                        "description": "presets to choose among by validation loss (as `default` does)"},
+        "search": _search_schema(),
     }
     for mod in KINDS.values():
         for key, sub in mod.SCHEMA.items():
@@ -161,6 +163,12 @@ def config_schema() -> dict:
             else:
                 props.setdefault(key, sub)
     return {"type": "object", "additionalProperties": False, "properties": props}
+
+
+def _search_schema() -> dict:
+    from ..search import SEARCH_SCHEMA
+
+    return _strip_defaults(SEARCH_SCHEMA)
 
 
 def _strip_defaults(schema):

@@ -425,11 +425,13 @@ def validate(spec: dict, name: str) -> dict:
     return spec
 
 
-def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None, backup_dir=None):
+def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None, backup_dir=None,
+        callbacks=()):
     """Train on every tensor row of the training samples (each haplotype row one example with
     its sample's phenotype and weight), early-stopping on the validation rows. ``backup_dir``:
     where the training state is kept each epoch so that a killed run resumes
-    (:func:`seq2pheno.train.fit_cnn`); None for none."""
+    (:func:`seq2pheno.train.fit_cnn`); None for none. ``callbacks``: extra Keras callbacks
+    (a search trial's pruning)."""
     from ..train import fit_cnn
 
     weights = None if train.weights is None or np.allclose(train.weights, 1.0) else train.per_row(train.weights)
@@ -441,7 +443,7 @@ def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None, backup
                      "path of the training phenotype", len(positions), train.x.shape[1])
     return fit_cnn(spec, train.x, train.rows, valid.rows, train.per_row(train.y),
                    valid.per_row(valid.y), weights=weights, seed=seed, log=log,
-                   backup_dir=backup_dir, positions=positions)
+                   backup_dir=backup_dir, positions=positions, callbacks=callbacks)
 
 
 def predict(model, rows: Rows, batch_size: int = 1024) -> np.ndarray:
