@@ -265,7 +265,7 @@ def search_worker(paths: dict, name: str, entry: dict, search_settings: dict, se
 
     ran = search.run_worker(journal, study_name, n, objective, full["seed"], params=params,
                             base_entry=entry, base_name=name, pruner=full["pruner"], worker=worker,
-                            catch=(ValueError, models.SpecError))
+                            catch=(ValueError,))           # SpecError is a ValueError
     table = search.trials_table(search.load_study(journal, study_name))
     table = table[table["worker"] == worker].assign(study=study_name)
     write_tsv(table, out)
@@ -569,9 +569,11 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
         ctx.pop("noise_ceiling", None)
     from .config import GENOTYPE_SOURCES
 
+    predictions = {m: e["predictions"] for m, e in ctx["models"].items() if e.get("predictions") is not None}
     ctx["extra_sections"] = _extra_sections(paths, models, kinds=kinds,
                                             genotype=params["cohort"]["source"] in GENOTYPE_SOURCES,
-                                            level=(params.get("evaluation") or {}).get("interval"))
+                                            level=(params.get("evaluation") or {}).get("interval"),
+                                            predictions=predictions)
     by_relatedness = _relatedness_section(ctx, summary)
     if by_relatedness:
         ctx["extra_sections"].insert(1 if paths.get("kinship") else 0, by_relatedness)
@@ -646,7 +648,8 @@ def _relatives(paths: dict, split_table: pd.DataFrame) -> dict | None:
 
 
 def _extra_sections(paths: dict, models: list[str], *, kinds: dict | None = None,
-                    genotype: bool = False, level: float | None = None) -> list[dict]:
+                    genotype: bool = False, level: float | None = None,
+                    predictions: dict[str, pd.DataFrame] | None = None) -> list[dict]:
     """Interpretation and unphenotyped-ranking sections from whatever outputs are inputs.
 
     ``paths["interpretation"]``: the files under interpret/{model}/ (what each model's kind
@@ -654,8 +657,8 @@ def _extra_sections(paths: dict, models: list[str], *, kinds: dict | None = None
     ``genotype``: a genotype cohort (markers along the genome, with their alleles, instead of
     sequence logos and filter motifs where the tensor is per marker); ``kinds``: model -> kind;
     ``paths["search"]``: search/{model}/trials.tsv and best.tsv of searched models;
-    ``paths["predictions"]``: each model's predictions.tsv (the calibration of its intervals at
-    ``level``, the cohort mean the unphenotyped ranking flags).
+    ``predictions``: model -> its predictions.tsv as read by the report (the calibration of its
+    intervals at ``level``, the cohort mean the unphenotyped ranking flags).
     """
     from . import report_sections as rs
     from .coefficients import per_marker
@@ -694,7 +697,7 @@ def _extra_sections(paths: dict, models: list[str], *, kinds: dict | None = None
     search = rs.search_section({m: read_tsv(p) for m, p in searched.items()}, best)
     if search:
         sections.append(search)
-    predictions = {m: read_tsv(p) for m, p in zip(models, paths.get("predictions", []))}
+    predictions = predictions or {}
     calibration = rs.calibration_section(predictions, level)
     if calibration:
         sections.append(calibration)
