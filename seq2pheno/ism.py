@@ -781,12 +781,24 @@ class _FastISM:
             w = loc.window(n)
             idx = start[:, None] * loc.stride + np.arange(w)[None, :]          # (P, w)
             ref_win = np.moveaxis(hp[:, idx, :], 0, 1)                         # (P, B, w, C)
-            win = np.repeat(ref_win[:, :, None], A, axis=2)                    # (P, B, A, w, C)
-            for m in range(prev_n):
-                rel = prev_start + m + loc.pad_left - start * loc.stride
-                ok = np.nonzero((rel >= 0) & (rel < w))[0]
-                if len(ok):
-                    win[ok, :, :, rel[ok], :] = mut[ok, :, :, m, :]
+            win = np.empty((P, B, A, w, ref_win.shape[-1]), dtype=np.result_type(ref_win, mut))
+            # the changed rows prev_start + m sit at window rows rel0 + m: per group of
+            # positions with one offset, reference rows around one block of changed rows
+            rel0 = prev_start + loc.pad_left - start * loc.stride
+            for r in np.unique(rel0):
+                g = np.flatnonzero(rel0 == r)
+                sel = slice(None) if len(g) == P else g
+                a, b = max(int(r), 0), min(int(r) + prev_n, w)
+                wg = win if len(g) == P else np.empty((len(g),) + win.shape[1:], win.dtype)
+                rg = ref_win[sel][:, :, None]
+                wg[:, :, :, :a] = rg[:, :, :, :a]
+                wg[:, :, :, b:] = rg[:, :, :, b:]
+                if a < b:
+                    wg[:, :, :, a:b] = mut[sel][:, :, :, a - int(r):b - int(r)]
+                else:
+                    wg[:, :, :, a:b] = rg[:, :, :, a:b]
+                if len(g) != P:
+                    win[g] = wg
             counts = None
             if loc.counts is not None:
                 counts = loc.counts[start[:, None] + np.arange(n)][:, None, None, :, None]
@@ -829,29 +841,42 @@ class _FastISM:
         ``dmut`` (P, B, A, prev_n, C): change of the input rows ``prev_start[p] + m``.
         """
         P, B, A = dmut.shape[:3]
-        c_out = loc.kernel.shape[2]
-        # every changed row times every tap at once: (P*B*A*prev_n, C) @ (C, size*C')
-        kcat = np.ascontiguousarray(np.moveaxis(loc.kernel, 0, 1).reshape(loc.c_in, -1))
-        y = (dmut.reshape(-1, dmut.shape[-1]).astype(np.float32, copy=False) @ kcat
-             ).reshape(P, B, A, prev_n, loc.size, c_out)
-        out = self._ref_cols(ref_out, start, n)
-        out = np.repeat(out, A, axis=2) if A > 1 else out.copy()                # (P, B, A, n, C')
+        c_in, c_out = loc.kernel.shape[1], loc.kernel.shape[2]
+        d = dmut.reshape(P, B * A, prev_n * c_in).astype(np.float32, copy=False)
+        ref = self._ref_cols(ref_out, start, n)                                 # (P, B, 1, n, C')
+        out = np.empty((P, B, A, n, c_out), dtype=np.float32)
         # padded input index of changed row 0, relative to the first computed output: the
-        # same for all but a few positions near the ends (groups of equal offset)
+        # same for all but a few positions near the ends (groups of equal offset). Each group
+        # is one GEMM of the changed rows with the banded kernel that maps them to the n
+        # outputs: (B*A, prev_n*C) @ (prev_n*C, n*C')
         rel0 = prev_start + loc.pad_left - start
         for r in np.unique(rel0):
             g = np.flatnonzero(rel0 == r)
-            whole = len(g) == P
-            og = out if whole else out[g]
-            yg = y if whole else y[g]
-            for m in range(prev_n):
-                for j in range(loc.size):
-                    t = int(r) + m - j * loc.dilation
-                    if 0 <= t < n:
-                        og[:, :, :, t] += yg[:, :, :, m, j]
-            if not whole:
-                out[g] = og
+            band = self._band(loc, int(r), prev_n, n)
+            delta = np.matmul(d if len(g) == P else d[g], band).reshape(len(g), B, A, n, c_out)
+            delta += ref if len(g) == P else ref[g]
+            if len(g) == P:
+                out = delta
+            else:
+                out[g] = delta
         return out
+
+    @staticmethod
+    def _band(loc: _Local, r: int, prev_n: int, n: int) -> np.ndarray:
+        """(prev_n*C, n*C') float32: changed input row m reaches output t through tap
+        j = (r + m - t) / dilation (0 <= j < size); cached per layer and offset."""
+        cache = loc.__dict__.setdefault("_bands", {})
+        key = (r, prev_n, n)
+        if key not in cache:
+            c_in, c_out = loc.kernel.shape[1], loc.kernel.shape[2]
+            band = np.zeros((prev_n, c_in, n, c_out), dtype=np.float32)
+            for m in range(prev_n):
+                for t in range(n):
+                    j, rem = divmod(r + m - t, loc.dilation)
+                    if rem == 0 and 0 <= j < loc.size:
+                        band[m, :, t, :] = loc.kernel[j]
+            cache[key] = band.reshape(prev_n * c_in, n * c_out)
+        return cache[key]
 
     def head_steps(self) -> list[_Step]:
         """The first Dense's activation and every later layer, in order, as :class:`_Step`s.
