@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
+from workflow_run import run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = {"notebook": ROOT / "resources/seed_sequences_data.csv",
@@ -56,16 +53,10 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--out", default=None, help="TSV of the table")
     args = ap.parse_args(argv)
     work = Path(args.workdir or f"/tmp/search_{args.dataset}")
-    work.mkdir(parents=True, exist_ok=True)
     cfg = config(args.dataset, args.trials, args.workers)
-    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     base = f"results/{args.dataset}"
     targets = [f"{base}/models/{m}/metrics.json" for m in cfg["models"]] + [f"{base}/search/cnn_search/trials.tsv"]
-    start = time.perf_counter()
-    snakemake = str(Path(sys.executable).with_name("snakemake"))
-    subprocess.run([snakemake, *targets, "-s", str(ROOT / "Snakefile"), "--directory", str(work),
-                    "--configfile", str(work / "config.yaml"), "--cores", "2", "--quiet", "rules"], check=True)
-    wall = time.perf_counter() - start
+    wall = run_workflow(work, cfg, targets)
     rows = []
     for m in cfg["models"]:
         metrics = json.loads((work / base / f"models/{m}/metrics.json").read_text())

@@ -17,6 +17,7 @@ from seq2pheno.config import (
 )
 from seq2pheno.errors import InputError
 from seq2pheno.evaluation import fold_names
+from seq2pheno.ensemble import parse_ensemble
 from seq2pheno.search import parse_search
 
 try:
@@ -55,6 +56,9 @@ try:
         for c in COHORTS
     }
     ENTRY = {(c, m): model_entry(config, c, m) for c in COHORTS for m in MODELS_OF[c]}
+    # a model with `ensemble:` (rules/ensemble.smk): K members trained as K jobs; their mean
+    # is the model's prediction and their SD its spread
+    ENSEMBLE = {k: e.pop("ensemble") for k, e in ENTRY.items() if "ensemble" in e}
     # a model with `search:` (rules/search.smk): its trials run as jobs, and the entry of the
     # best trial by validation loss is trained as the model
     SEARCH = {}
@@ -70,9 +74,12 @@ try:
                         f"model {_key[1]!r}: search trains networks (cnn kinds); "
                         f"{registry.kind_name(_e, _key[1])!r} tunes itself on the validation split"
                     )
+    for _key in ENSEMBLE:
+        ENSEMBLE[_key] = parse_ensemble(ENSEMBLE[_key], _key[1], SEARCH.get(_key))
     for (_c, _m), _names in CANDIDATES.items():
         for _t in _names:
             ENTRY[(_c, _t)] = model_entry(config, _c, _m, _t.split("~", 1)[1])
+            ENTRY[(_c, _t)].pop("ensemble", None)
     KIND_OF = {key: registry.kind(entry, key[1]).KIND for key, entry in ENTRY.items()}
     for (_c, _m), _entry in ENTRY.items():
         if (_c, _m) not in CANDIDATES:
@@ -84,6 +91,12 @@ try:
                 f"config: models.{_m}: candidates must be of one kind, got {sorted(_kinds)}"
             )
         KIND_OF[(_c, _m)] = _kinds.pop()
+    for _key in ENSEMBLE:
+        if not registry.KINDS[KIND_OF[_key]].GPU:
+            raise registry.SpecError(
+                f"model {_key[1]!r}: an ensemble averages networks (cnn kinds); "
+                f"{KIND_OF[_key]!r} is fitted deterministically, its members would agree"
+            )
 except (InputError, registry.SpecError) as err:
     raise WorkflowError(f"config: models: {err}") from None
 MODELS = list(dict.fromkeys(m for c in COHORTS for m in MODELS_OF[c]))
@@ -139,6 +152,7 @@ CPU_MODELS = [
     m for m in models_where(lambda k: not k.GPU, TRAINED) if m not in SELECTED_MODELS
 ]
 ISM_MODELS = models_where(lambda k: k.INTERPRETATION == "ism")
+ENSEMBLE_MODELS = sorted({m for (_c, m) in ENSEMBLE})
 for _c in COHORTS:
     for _m in config["interpret"]["models"]:
         if _m not in MODELS_OF[_c]:
@@ -293,6 +307,83 @@ def candidate_files(wildcards, name):
             else f"{fold_dir(w.cohort, w.fold)}/models/{cand}/{name}"
         )
     return out
+
+
+def member_dir(cohort, fold, model, member):
+    return f"{fold_dir(cohort, fold)}/models/{model}/members/{member}"
+
+
+def member_numbers(cohort, model):
+    """The members trained by train_member: 1..K-1 (member 0 is the model itself), or 0..K-1
+    under `over: folds` (the model is then a single network, trained as without an ensemble).
+    """
+    ens = ENSEMBLE[(cohort, model)]
+    return range(0 if ens["over"] == "folds" else 1, ens["members"])
+
+
+def ensemble_members(wildcards, name=None, fold=None):
+    """The member artefacts (or their file ``name``) of an ensemble on a fold; [] otherwise."""
+    cohort, model = wildcards.cohort, wildcards.model
+    if (cohort, model) not in ENSEMBLE:
+        return []
+    fold = fold or getattr(wildcards, "fold", None) or first_fold(cohort)
+    name = name or ARTEFACT["gpu"]
+    return [
+        f"{member_dir(cohort, fold, model, i)}/{name}"
+        for i in member_numbers(cohort, model)
+    ]
+
+
+def ensemble_member_splits(wildcards):
+    """An `over: folds` ensemble's member splits on the fold (their validation folds); []."""
+    ens = ENSEMBLE.get((wildcards.cohort, wildcards.model))
+    if not ens or ens["over"] != "folds":
+        return []
+    return ensemble_members(wildcards, "split.tsv")
+
+
+def ensemble_files(wildcards, fold=None):
+    """The artefacts whose mean is the model's prediction on a fold: the model, or its members."""
+    members = ensemble_members(wildcards, fold=fold)
+    ens = ENSEMBLE.get((wildcards.cohort, wildcards.model))
+    if ens and ens["over"] == "folds":
+        return members
+    return [trained_model(wildcards, fold)] + members
+
+
+def member_inputs(wildcards):
+    """A member's training inputs: the fold's data, and what chose its architecture (the
+    selection of a model with candidates, the best trials of a search)."""
+    files = {
+        "onehot": model_tensor(wildcards),
+        "samples": f"results/{wildcards.cohort}/data/samples.tsv",
+        "split": fold_split_file(wildcards),
+        "kept": f"results/{wildcards.cohort}/curate/kept.tsv",
+    }
+    key = (wildcards.cohort, wildcards.model)
+    if key in CANDIDATES:
+        files["selection"] = (
+            f"{fold_dir(wildcards.cohort, wildcards.fold)}/models/{wildcards.model}/selection.tsv"
+        )
+    if key in SEARCH:
+        files["best"] = (
+            f"{search_dir(wildcards.cohort, wildcards.fold, wildcards.model)}/best.json"
+        )
+    return files
+
+
+def member_plan(wildcards):
+    """What a member trains: the ensemble settings, the training seed, and the entry (or the
+    candidates' entries, one of which the fold's selection names)."""
+    key = (wildcards.cohort, wildcards.model)
+    plan = {**ENSEMBLE[key], "seed": config["training"]["seed"]}
+    if key in CANDIDATES:
+        plan["candidates"] = {
+            t.split("~", 1)[1]: ENTRY[(wildcards.cohort, t)] for t in CANDIDATES[key]
+        }
+    else:
+        plan["entry"] = ENTRY[key]
+    return plan
 
 
 def search_dir(cohort, fold, model):
@@ -635,8 +726,9 @@ def predict_vcf(wildcards):
 
 
 def predict_models(wildcards):
-    """The model on every fold (k-fold: the mean of the fold models scores new samples)."""
-    return [trained_model(wildcards, f) for f in folds_of(wildcards.cohort)]
+    """The model on every fold (k-fold: the mean of the fold models scores new samples), and
+    an ensemble's members on every fold (the mean of all of them)."""
+    return [a for f in folds_of(wildcards.cohort) for a in ensemble_files(wildcards, f)]
 
 
 def predict_tensor(wildcards):

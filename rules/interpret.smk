@@ -22,6 +22,7 @@ checkpoint select_interpreted:
 rule interpret:
     input:
         model=trained_model,
+        members=ensemble_members,
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         features="results/{cohort}/data/features.tsv",
@@ -49,6 +50,7 @@ rule interpret:
         mem_mb=interpret_mem_mb,
     params:
         settings=config["interpret"],
+        ensemble=lambda wc: ENSEMBLE.get((wc.cohort, wc.model)),
     script:
         "../scripts/interpret.py"
 

@@ -143,6 +143,8 @@ rule gather_selection:
 rule evaluate:
     input:
         model=trained_model,
+        members=ensemble_members,
+        member_splits=ensemble_member_splits,
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         split=fold_split_file,
@@ -159,6 +161,7 @@ rule evaluate:
     params:
         kind=model_kind_name,
         level=lambda wc: settings(wc.cohort, "evaluation")["interval"],
+        ensemble=lambda wc: ENSEMBLE.get((wc.cohort, wc.model)),
     script:
         "../scripts/evaluate.py"
 

@@ -50,6 +50,7 @@ rule gather_search:
         entry=lambda wc: ENTRY[(wc.cohort, wc.model)],
         search=lambda wc: SEARCH[(wc.cohort, wc.model)],
         journal=lambda wc: f"{search_dir(wc.cohort, wc.fold, wc.model)}/journal.log",
+        ranked=lambda wc: ENSEMBLE.get((wc.cohort, wc.model), {}).get("members", 1),
     script:
         "../scripts/gather_search.py"
 

@@ -10,4 +10,4 @@ from seq2pheno.runlog import step_log  # noqa: E402
 
 with step_log(snakemake.log[0]) as log:
     steps.evaluate(dict(snakemake.input.items()), snakemake.params.kind, snakemake.params.level,
-                   out=dict(snakemake.output.items()), log=log)
+                   out=dict(snakemake.output.items()), log=log, ensemble=snakemake.params.ensemble)

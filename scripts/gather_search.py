@@ -7,4 +7,4 @@ from seq2pheno.runlog import step_log
 with step_log(snakemake.log[0]) as log:
     steps.gather_search(snakemake.wildcards.model, snakemake.params.entry, snakemake.params.search,
                         list(snakemake.input), journal=snakemake.params.journal,
-                        out=dict(snakemake.output.items()), log=log)
+                        out=dict(snakemake.output.items()), log=log, ranked=snakemake.params.ranked)

@@ -12,4 +12,4 @@ with step_log(snakemake.log[0]) as log:
     backend.check_gpu(snakemake.resources.get("gpu", 0),
                       snakemake.config["resources"].get("gpu_fallback", "error"), log)
     steps.interpret(dict(snakemake.input.items()), snakemake.params.settings,
-                    out=dict(snakemake.output.items()), log=log)
+                    out=dict(snakemake.output.items()), log=log, ensemble=snakemake.params.ensemble)

@@ -114,7 +114,8 @@ DEFAULT_CANDIDATES = {"sequence": ("positional_cnn", "motif_cnn"),
 #: Keys of a model entry that tune training, not the architecture: ``default`` with only these
 #: (and ``candidates``) is a choice among candidate architectures with these settings.
 TRAINING_KEYS = {"learning_rate", "batch_size", "epochs", "patience", "reduce_lr_patience",
-                 "reduce_lr_factor", "mixed_precision", "reverse_complement", "candidates", "min_delta"}
+                 "reduce_lr_factor", "mixed_precision", "reverse_complement", "candidates", "min_delta",
+                 "ensemble"}
 
 
 def model_candidates(config: dict, cohort: str, name: str) -> list[str] | None:

@@ -56,6 +56,12 @@ def gather_folds(folds: list[str], predictions: list[pd.DataFrame], metrics: lis
             entry[key] = float(vals.mean()) if len(vals) else None
             entry[f"{key}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else None
         summary[split] = entry
+    if metrics and metrics[0].get("ensemble"):        # each member's test metrics, mean over folds
+        summary["ensemble"] = metrics[0]["ensemble"]
+        summary["members"] = [
+            {"test": {key: _mean([(m["members"][k].get("test") or {}).get(key) for m in metrics])
+                      for key in ("r2", "pearson_r")}}
+            for k in range(len(metrics[0]["members"]))]
     first = oof[oof["repeat"] == oof["repeat"].min()]
     summary["pooled_test"] = regression_metrics(first["observed"], first["predicted"])
     coverages = [((m.get("interval") or {}).get("test_coverage")) for m in metrics]
@@ -79,6 +85,11 @@ def gather_folds(folds: list[str], predictions: list[pd.DataFrame], metrics: lis
         ranking = pd.DataFrame({"id": pd.Series([], dtype=str), "predicted": pd.Series([], dtype=float),
                                 "sd": pd.Series([], dtype=float), "rank": pd.Series([], dtype=int)})
     return oof, summary, ranking
+
+
+def _mean(values) -> float | None:
+    v = np.array([x for x in values if x is not None], dtype=float)
+    return float(v.mean()) if len(v) else None
 
 
 def per_fold_table(models: list[str], folds: list[str], metrics: list[dict]) -> pd.DataFrame:

@@ -724,8 +724,9 @@ def predict_new(entry: dict, predict_entry: dict, paths: dict, model: str, kind:
 
     entry: the training cohort's config; predict_entry: ``{cohort, vcf}``. paths: ``features``,
     ``onehot`` (the tensor the models were trained on), ``samples``, ``split`` (whose training
-    samples give the imputation frequencies), ``models`` (the model's artefact on each fold:
-    under k-fold the prediction is the mean of the fold models, with their SD). With
+    samples give the imputation frequencies), ``models`` (the model's artefact on each fold, or
+    an ensemble's members on each fold: the prediction is the mean of them all, with their
+    SD). With
     ``haplotypes: true`` the new VCF must be phased; each sample's two haplotype rows are
     scored and their predictions averaged, as in evaluate.
     """

@@ -31,6 +31,13 @@ squared correlation between true and predicted genomic value, in ``[0, 1]``: nea
 individual whose genotype the training set pins down (a fitted sample or a close relative of
 many), near 0 for one unrelated to all of them. (``G_ii`` averages 1 over the fitted samples,
 so this is ``1 - PEV / sigma2_g`` there.)
+
+**GBLUP intervals** are split-conformal on residuals scaled by the predictive SD
+``sqrt(PEV + sigma2_e)`` (:func:`gblup_scale`): narrower for close relatives of the training
+set. GBLUP's final fit takes the training and validation samples, and its validation
+predictions are those of a fit on the training samples alone, so the validation samples' PEV
+is the one of that fit (the basis of the training samples alone, the model's variance
+components): the scores of the validation samples and of new ones are then alike.
 """
 
 from __future__ import annotations
@@ -164,6 +171,14 @@ def gblup_pev(model: dict, rows, train=None, valid=None, *, basis: dict | None =
     return se * (inside + outside), gii
 
 
+def gblup_scale(model: dict, rows, *, basis: dict) -> np.ndarray:
+    """(n,) predictive SD of each sample's phenotype under a GBLUP ``model``,
+    ``sqrt(PEV + sigma2_e)``: the scale of its conformal interval, so that the interval is
+    narrower for an individual the training set pins down (a close relative of many)."""
+    pev, _ = gblup_pev(model, rows, basis=basis)
+    return np.sqrt(np.clip(pev, 0.0, None) + max(float(model["sigma2_e"]), 0.0))
+
+
 def gblup_reliability(model: dict, rows, train=None, valid=None, *, basis: dict | None = None) -> np.ndarray:
     """(n,) reliability ``1 - PEV / (sigma2_g G_ii)`` of each sample of ``rows`` under a GBLUP
     ``model`` (module docstring); 0 where ``G_ii`` or ``sigma2_g`` is 0."""
@@ -176,4 +191,4 @@ def gblup_reliability(model: dict, rows, train=None, valid=None, *, basis: dict 
 
 
 __all__ = ["conformal_quantile", "scale_floor", "conformal_interval", "coverage",
-           "calibration_table", "ensemble_sd", "gblup_pev", "gblup_reliability", "LEVELS"]
+           "calibration_table", "ensemble_sd", "gblup_pev", "gblup_scale", "gblup_reliability", "LEVELS"]

@@ -36,6 +36,22 @@ def _marker_parts(table: pd.DataFrame, value_label: str, what: str, top: int = 2
     return parts
 
 
+def _agreement_block(ism: pd.DataFrame, genotype: bool, top: int = 15) -> str:
+    """An ensemble's ISM: the top positions with the members' spread and agreement."""
+    t = ism.sort_values("rank").head(top)
+    cols = [c for c in ("position", "chrom", "pos", "importance", "importance_sd", "member_agreement", "rank")
+            if c in t]
+    where = "markers" if genotype else "positions"
+    sure = int((t["member_agreement"] >= 0.999).sum())
+    return ("<p>This model is an ensemble: its ISM map is the mean of its members' maps. "
+            f"<em>member_agreement</em> is the share of members that rank a {where[:-1]} among their "
+            f"most important ones, <em>importance_sd</em> the spread of the members' importances. "
+            f"{sure} of the top {len(t)} {where} are relied on by every member; a {where[:-1]} only "
+            "some members use is a weaker finding.</p>"
+            + table_block(t[cols], f"The {len(t)} {where} the ensemble relies on most, with the "
+                          "members' agreement.", digits=3))
+
+
 def interpretation_section(model: str, *, ism: pd.DataFrame, global_map: np.ndarray,
                            saliency: pd.DataFrame, pwms: list[dict], influence: pd.DataFrame,
                            interactions: pd.DataFrame, recovery: dict | None = None,
@@ -78,6 +94,8 @@ def interpretation_section(model: str, *, ism: pd.DataFrame, global_map: np.ndar
         cols = [c for c in ("position", "chrom", "pos", "ref", "alt", "importance", "rank") if c in top]
         parts.append(table_block(top[cols], "The 15 positions the model relies on most (ISM importance, "
                                  "phenotype units)."))
+    if "member_agreement" in ism:
+        parts.append(_agreement_block(ism, genotype))
     if genotype:
         pass
     elif pwms:
@@ -245,6 +263,50 @@ def calibration_section(predictions: dict[str, pd.DataFrame], level: float | Non
                    text + table_block(table, "Coverage of the prediction intervals on the test samples "
                                       "(under k-fold evaluation, every held-out fold)."),
                    anchor="calibration")
+
+
+def ensemble_section(metrics: dict[str, dict]) -> dict | None:
+    """Each ensemble's test accuracy against its members' (metrics.json ``ensemble`` and
+    ``members``; under k-fold evaluation, means over the held-out folds)."""
+    rows = []
+    notes = []
+    for model, m in metrics.items():
+        ens, members = m.get("ensemble"), m.get("members")
+        if not ens or not members:
+            continue
+        test = m.get("test") or {}
+        r2 = np.array([(x.get("test") or {}).get("r2") for x in members], dtype=float)
+        r = np.array([(x.get("test") or {}).get("pearson_r") for x in members], dtype=float)
+        rows.append({"model": model, "members": ens["members"], "over": ens["over"],
+                     "ensemble R²": test.get("r2"), "member 0 R²": r2[0],
+                     "members' mean R²": float(np.nanmean(r2)), "members' range R²":
+                     f"{np.nanmin(r2):.3f} to {np.nanmax(r2):.3f}",
+                     "ensemble r": test.get("pearson_r"), "members' mean r": float(np.nanmean(r))})
+        gain = (test.get("r2") or np.nan) - float(np.nanmean(r2))
+        notes.append(f"<strong>{html_escape(model)}</strong>: the mean of its {ens['members']} members "
+                     f"{'gains' if gain > 0 else 'loses'} {abs(gain):.3f} test R² against a typical member"
+                     + (" (a difference this small is within the noise of one test set)" if abs(gain) < 0.01
+                        else "") + ".")
+    if not rows:
+        return None
+    table = pd.DataFrame(rows)
+    text = ("<p>An ensemble trains the same kind of network several times (with other random seeds, "
+            "other validation folds, or the best settings of a search) and predicts with the mean "
+            "of the members. Networks trained from different starting points end in different "
+            "solutions; their mean is usually at least as accurate as a typical member, and their "
+            "disagreement (<em>sd</em> in predictions.tsv) says where the model is unsure. The "
+            "prediction intervals of an ensemble are scaled by that spread, so they are wider for "
+            "individuals the members disagree on. Member 0 of a seed or trial ensemble is the "
+            "network the model trains without an ensemble, so the table compares the ensemble "
+            "with it on the same samples. The ensemble costs one training per member.</p>"
+            "<p>" + " ".join(notes) + "</p>"
+            "<p>The interpretation of an ensemble averages the members' in-silico mutagenesis; "
+            "<em>member_agreement</em> in its ism.tsv is the share of members that rank a position "
+            "among their most important ones: a position every member relies on is a sturdier "
+            "finding than one only some do.</p>")
+    return section("Ensembles", text + table_block(table, "Test accuracy of each ensemble and of its "
+                                                   "members (under k-fold evaluation, means over the "
+                                                   "held-out folds).", digits=4), anchor="ensembles")
 
 
 def search_section(trials: dict[str, pd.DataFrame], best: dict[str, pd.DataFrame]) -> dict | None:

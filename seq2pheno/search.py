@@ -509,6 +509,22 @@ def best_entry(study, params: list[Param], base_entry: dict | None, base_name: s
     return suggest(optuna.trial.FixedTrial(best_trial(study).params), params, base_entry, base_name)
 
 
+def ranked_entries(study, params: list[Param], base_entry: dict | None, base_name: str = "model",
+                   k: int = 1) -> list[dict]:
+    """The ``k`` complete trials with the lowest validation loss, best first (ties: the lower
+    number): ``[{"trial", "value", "entry"}, ...]``, each entry as :func:`best_entry` gives it.
+    Fewer than ``k`` when fewer trials completed."""
+    import optuna
+    from optuna.trial import TrialState
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.value is not None and math.isfinite(t.value)]
+    done.sort(key=lambda t: (t.value, t.number))
+    return [{"trial": int(t.number), "value": float(t.value),
+             "entry": suggest(optuna.trial.FixedTrial(t.params), params, base_entry, base_name)}
+            for t in done[:int(k)]]
+
+
 def write_trials(study, path) -> pd.DataFrame:
     """:func:`trials_table` written as a TSV (atomic); returned."""
     from .atomic import write_tsv
@@ -521,4 +537,4 @@ def write_trials(study, path) -> pd.DataFrame:
 __all__ = ["SEARCH_SCHEMA", "SEARCH_DEFAULTS", "Param", "parse_space", "parse_search", "suggest",
            "set_path", "check_path", "make_pruner", "worker_seed", "worker_trials", "storage",
            "open_study", "load_study", "run_worker", "PruningCallback", "trials_table",
-           "best_trial", "best_entry", "write_trials", "TRIALS_COLUMNS"]
+           "best_trial", "best_entry", "ranked_entries", "write_trials", "TRIALS_COLUMNS"]

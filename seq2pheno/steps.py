@@ -162,12 +162,16 @@ def _log_haplotypes(design, log) -> None:
                  "row; its prediction is the mean of its rows)", design.rows_per_sample)
 
 
-def train(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
+def train(paths: dict, spec: dict, seed: int, *, out: dict, log, valid_fold: tuple | None = None) -> None:
     """Fit one model of any kind on the training split -> out['model'] (the kind's artefact),
     out['history'].
 
     paths: ``onehot``, ``samples``, ``kept``, ``split`` (the fold's split.tsv). The validation
-    split is for early stopping or tuning; the test split is never read.
+    split is for early stopping or tuning; the test split is never read. ``valid_fold``
+    ``(k, folds, fold_seed)``: the training and validation samples are pooled and dealt into
+    ``folds`` group-aware folds (:func:`seq2pheno.ensemble.fold_members`); fold ``k`` becomes the
+    validation split and the rest the training split (an ``ensemble: {over: folds}`` member;
+    with out['split'], the split trained on is written there: id, split).
     """
     from . import models
 
@@ -177,6 +181,10 @@ def train(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
     spec = models.resolve_spec(name, spec)
     design, onehot = _design_and_tensor(paths)
     _log_haplotypes(design, log)
+    if valid_fold is not None:
+        design.split = member_split(design, *valid_fold)
+    if "split" in out:                  # an ensemble member records the split it trained on
+        write_tsv(pd.DataFrame({"id": design.ids, "split": design.split}), out["split"])
     tr, va = design.subset("train"), design.subset("valid")
     log.info("model %s (%s): %d training and %d validation samples, tensor %s", name, kind.KIND, len(tr),
              len(va), "x".join(map(str, onehot.shape)))
@@ -196,6 +204,60 @@ def train(paths: dict, spec: dict, seed: int, *, out: dict, log) -> None:
         from .train import remove_backup
 
         remove_backup(backup["backup_dir"])
+
+
+# ---- ensembles (seq2pheno.ensemble) ---------------------------------------------------------
+
+
+def member_split(design, k: int, folds: int, seed: int) -> np.ndarray:
+    """(n,) split of ``over: folds`` member ``k``: the design's training and validation samples
+    pooled, fold ``k`` of ``folds`` (group-aware, stratified) validation and the rest training;
+    test and unphenotyped samples as they were."""
+    from .ensemble import fold_members
+
+    pool = np.flatnonzero(np.isin(design.split, ("train", "valid")))
+    member = fold_members(design.group[pool], folds, seed, phenotype=design.phenotype[pool])
+    split = design.split.astype(object).copy()
+    split[pool] = np.where(member == int(k), "valid", "train")
+    return split.astype(str)
+
+
+def member_entry(plan: dict, member: int, paths: dict, log) -> tuple[dict, int]:
+    """(entry, seed) of ensemble member ``member`` (0-based) of ``plan`` (the rule's params:
+    ``over``, ``members``, ``seed``, and ``entry``, or ``candidates`` with paths['selection'], or
+    a search with paths['best'])."""
+    from .ensemble import member_seed
+
+    over, seed = plan["over"], int(plan["seed"])
+    if "best" in paths:
+        best = read_json(paths["best"])
+        if over == "trials":
+            ranked = best.get("ranked") or []
+            if member >= len(ranked):
+                raise InputError(paths["best"], f"ensemble member {member + 1} needs the search's "
+                                 f"{member + 1} best complete trials, but {len(ranked)} completed: "
+                                 "run more trials or use fewer members")
+            log.info("member %d: search trial %d (validation loss %.5f)", member, ranked[member]["trial"],
+                     ranked[member]["value"])
+            return ranked[member]["entry"], seed
+        entry = best["entry"]
+    elif "selection" in paths:
+        table = read_tsv(paths["selection"])
+        chosen = str(table.loc[table["chosen"].astype(str).str.lower() == "true", "candidate"].iloc[0])
+        log.info("member %d: candidate %s (chosen on this fold by validation loss)", member, chosen)
+        entry = plan["candidates"][chosen]
+    else:
+        entry = plan["entry"]
+    return entry, (member_seed(seed, member) if over == "seeds" else seed)
+
+
+def train_member(paths: dict, name: str, plan: dict, member: int, *, out: dict, log) -> None:
+    """Train member ``member`` of model ``name``'s ensemble (:mod:`seq2pheno.ensemble`) on the
+    fold -> out['model'], out['history'] (and out['split'] for ``over: folds``)."""
+    entry, seed = member_entry(plan, int(member), paths, log)
+    log.info("ensemble of %d over %s: member %d, seed %d", plan["members"], plan["over"], member, seed)
+    fold = (int(member), int(plan["members"]), int(plan["seed"])) if plan["over"] == "folds" else None
+    train(paths, {"name": name, **entry}, seed, out=out, log=log, valid_fold=fold)
 
 
 # ---- hyperparameter search (seq2pheno.search) -----------------------------------------------
@@ -274,10 +336,12 @@ def search_worker(paths: dict, name: str, entry: dict, search_settings: dict, se
 
 
 def gather_search(name: str, entry: dict, search_settings: dict, worker_paths: list, *, journal,
-                  out: dict, log) -> dict:
+                  out: dict, log, ranked: int = 1) -> dict:
     """The trials of every worker -> out['trials'] (trial, params, value, state, seconds, worker)
-    and the best trial's entry -> out['best'] (JSON: ``entry``, ``trial``, ``value``, ``params``).
-    The best is the complete trial with the lowest validation loss (no test data is read)."""
+    and the best trial's entry -> out['best'] (JSON: ``entry``, ``trial``, ``value``, ``params``,
+    and ``ranked``: the ``ranked`` best complete trials as ``{trial, value, entry}``, the members
+    of an ``ensemble: {over: trials}``). The best is the complete trial with the lowest
+    validation loss (no test data is read)."""
     from . import search
 
     full, params = search.parse_search(search_settings, name, entry)
@@ -293,7 +357,8 @@ def gather_search(name: str, entry: dict, search_settings: dict, worker_paths: l
     write_json({"entry": chosen, "trial": int(best.number), "value": float(best.value),
                 "metric": full["metric"], "params": json.loads(table.loc[table["trial"] == best.number,
                                                                           "params"].iloc[0]),
-                "states": {k: int(v) for k, v in counts.items()}}, out["best"])
+                "states": {k: int(v) for k, v in counts.items()},
+                "ranked": search.ranked_entries(study, params, entry, name, max(1, int(ranked)))}, out["best"])
     log.info("search %s: %s; best trial %d, %s %.5f: %s", name,
              ", ".join(f"{v} {k.lower()}" for k, v in counts.items()), best.number, full["metric"],
              best.value, json.dumps(chosen, sort_keys=True))
@@ -331,49 +396,97 @@ def _coverage(test: pd.DataFrame) -> float | None:
     return float(((t["observed"] >= t["lower"]) & (t["observed"] <= t["upper"])).mean())
 
 
-def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: dict, log) -> None:
+def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: dict, log,
+             ensemble: dict | None = None) -> None:
     """Predict every kept sample -> predictions.tsv, metrics.json, predict_unphenotyped.tsv.
 
     ``kind``: the model's kind (from the config); None reads it from the artefact. Every
     prediction has a ``level`` interval (``lower``, ``upper``: split-conformal, calibrated on the
-    validation samples); GBLUP adds its ``reliability`` (1 - PEV / sigma2_g G_ii). With a
-    haplotype tensor a sample's prediction is the mean of its rows' predictions; every output
-    has one row per sample. A kind fitted on training and validation samples (gblup, sparse)
-    is scored on validation by its held-out predictions
-    (:func:`seq2pheno.models.held_out_predictions`), never in-sample.
+    validation samples) and ``sd``, the spread of an ensemble's members (empty for one model);
+    GBLUP adds its ``reliability`` (1 - PEV / sigma2_g G_ii), and its intervals are scaled by
+    each sample's predictive SD (:func:`seq2pheno.reliability.gblup_scale`). With a haplotype tensor a sample's
+    prediction is the mean of its rows' predictions; every output has one row per sample. A kind
+    fitted on training and validation samples (gblup, sparse) is scored on validation by its
+    held-out predictions (:func:`seq2pheno.models.held_out_predictions`), never in-sample.
+
+    ``ensemble`` (``members``, ``over``; :mod:`seq2pheno.ensemble`): paths['members'] are the
+    members' artefacts (``seeds``/``trials``: members 1.., paths['model'] being member 0;
+    ``folds``: members 0.., with their splits in paths['member_splits']). The prediction is the
+    members' mean, ``sd`` their SD, the interval scaled by it (``folds``: calibrated on the
+    out-of-fold predictions, unscaled, and validation rows scored out of fold); metrics.json
+    gains ``members`` (each member's metrics on the same samples) and ``ensemble``.
     """
     from . import models
+    from .ensemble import combine
     from .evaluate import metrics_by_split
+    from .reliability import conformal_interval
 
     design, onehot = _design_and_tensor(paths)
     _log_haplotypes(design, log)
-    from .reliability import conformal_interval
-
     kind = kind or models.artefact_kind(paths["model"])
-    model = models.load_trained(paths["model"], kind)
     everyone = _rows(design, onehot, np.arange(len(design.ids)))
-    predicted = models.KINDS[kind].predict(model, everyone)
     phenotyped = design.split != "unphenotyped"
     va = design.split == "valid"
-    held = models.held_out_predictions(model)
-    if held is not None:              # fitted on train + valid: its held-out validation predictions
-        pos = np.flatnonzero(va)
-        match = held.reindex(design.ids[pos].astype(str))
-        found = match.notna().to_numpy()
-        predicted[pos[found]] = match.to_numpy()[found]
-        log.info("validation predictions of %d of %d samples from the fit without them", found.sum(), len(pos))
-    # split-conformal interval at ``level``, calibrated on the validation samples
-    lower, upper = conformal_interval(design.phenotype[va], predicted[va], predicted, level=level)
-    table = pd.DataFrame({"id": design.ids, "split": design.split, "observed": design.phenotype,
-                          "predicted": predicted, "lower": lower, "upper": upper})
-    if kind == "gblup":
-        from .reliability import gblup_reliability
+    y = design.phenotype
+    sd = np.full(len(design.ids), np.nan)
+    member_metrics = None
+    if ensemble:
+        over = ensemble["over"]
+        files = ([] if over == "folds" else [paths["model"]]) + list(paths["members"])
+        if len(files) != int(ensemble["members"]):
+            raise ValueError(f"an ensemble of {ensemble['members']} members got {len(files)} artefacts")
+        preds = np.stack([models.KINDS[kind].predict(models.load_trained(f, kind), everyone) for f in files])
+        predicted, sd = combine(preds)
+        member_metrics = [metrics_by_split(y[phenotyped], p[phenotyped], design.split[phenotyped])
+                          for p in preds]
+        if over == "folds":
+            oof, pool = _out_of_fold(design, preds, paths["member_splits"])
+            predicted[va] = oof[va]             # validation scored by the member that did not fit it
+            lower, upper = conformal_interval(y[pool], oof[pool], predicted, level=level)
+            log.info("ensemble of %d over folds: intervals calibrated on %d out-of-fold predictions",
+                     len(files), int(pool.sum()))
+        else:
+            lower, upper = conformal_interval(y[va], predicted[va], predicted, level=level,
+                                              scale_valid=sd[va], scale=sd)
+            log.info("ensemble of %d over %s: median member SD %.4g; intervals scaled by it", len(files),
+                     over, float(np.nanmedian(sd)))
+    else:
+        model = models.load_trained(paths["model"], kind)
+        predicted = models.KINDS[kind].predict(model, everyone)
+        held = models.held_out_predictions(model)
+        if held is not None:              # fitted on train + valid: its held-out validation predictions
+            pos = np.flatnonzero(va)
+            match = held.reindex(design.ids[pos].astype(str))
+            found = match.notna().to_numpy()
+            predicted[pos[found]] = match.to_numpy()[found]
+            log.info("validation predictions of %d of %d samples from the fit without them", found.sum(), len(pos))
+        scales = {}
+        if kind == "gblup":               # scaled by each sample's predictive SD (reliability.py)
+            from .models.gblup import pev_basis
+            from .reliability import gblup_reliability, gblup_scale
 
-        table["reliability"] = gblup_reliability(model, everyone, _rows(design, onehot, design.subset("train")),
-                                                 _rows(design, onehot, design.subset("valid")))
+            train_rows = _rows(design, onehot, design.subset("train"))
+            basis = pev_basis(model, train_rows, _rows(design, onehot, design.subset("valid")))
+            reliability = gblup_reliability(model, everyone, basis=basis)
+            scale = gblup_scale(model, everyone, basis=basis)
+            if held is not None and va.any():
+                own = pev_basis(model, train_rows, fitted=False)
+                scale[va] = gblup_scale(model, _rows(design, onehot, np.flatnonzero(va)), basis=own)
+            scales = {"scale_valid": scale[va], "scale": scale}
+        # split-conformal interval at ``level``, calibrated on the validation samples
+        lower, upper = conformal_interval(y[va], predicted[va], predicted, level=level, **scales)
+    table = pd.DataFrame({"id": design.ids, "split": design.split, "observed": y,
+                          "predicted": predicted, "sd": sd, "lower": lower, "upper": upper})
+    if kind == "gblup":
+        table["reliability"] = reliability
     predictions = table[phenotyped]
-    metrics = metrics_by_split(design.phenotype[phenotyped], predicted[phenotyped], design.split[phenotyped])
+    metrics = metrics_by_split(y[phenotyped], predicted[phenotyped], design.split[phenotyped])
     metrics["interval"] = {"level": level, "test_coverage": _coverage(predictions[predictions.split == "test"])}
+    if ensemble:
+        metrics["ensemble"] = {"members": int(ensemble["members"]), "over": ensemble["over"]}
+        metrics["members"] = member_metrics
+        log.info("test R²: ensemble %s, members %s", (metrics.get("test") or {}).get("r2"),
+                 ", ".join(f"{(m.get('test') or {}).get('r2')}" for m in member_metrics))
     unphenotyped = table[~phenotyped].drop(columns=["split", "observed"])
     unphenotyped = unphenotyped.sort_values("predicted", ascending=False, kind="stable")
     unphenotyped["rank"] = np.arange(1, len(unphenotyped) + 1)
@@ -386,6 +499,25 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
             log.info("%s: n = %d, R² = %.4f, Pearson r = %.4f", name, m["n"], m["r2"], m["pearson_r"])
     if len(unphenotyped):
         log.info("scored %d unphenotyped samples", len(unphenotyped))
+
+
+def _out_of_fold(design, preds: np.ndarray, split_paths: list) -> tuple[np.ndarray, np.ndarray]:
+    """(oof, pool) of an ``over: folds`` ensemble: each pooled sample's prediction by the member
+    whose validation fold it was in, and the mask of the pooled samples (NaN elsewhere)."""
+    oof = np.full(len(design.ids), np.nan)
+    pool = np.isin(design.split, ("train", "valid"))
+    seen = np.zeros(len(design.ids), dtype=np.int64)
+    pos = pd.Series(np.arange(len(design.ids)), index=design.ids)
+    for k, path in enumerate(split_paths):
+        table = read_tsv(path)
+        rows = pos.reindex(table.loc[table["split"] == "valid", "id"].astype(str)).dropna().to_numpy(np.int64)
+        oof[rows] = preds[k][rows]
+        seen[rows] += 1
+    if np.any(seen[pool] != 1):
+        bad = design.ids[pool & (seen != 1)][0]
+        raise InputError(split_paths[0], f"sample {bad!r} is in {int(seen[pos[bad]])} members' validation "
+                         "folds; an over: folds ensemble needs exactly one: rerun its members")
+    return oof, pool
 
 
 def select_candidate(candidates: list[str], model_paths: list, history_paths: list, *, out: dict, log) -> str:
@@ -574,6 +706,11 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
                                             genotype=params["cohort"]["source"] in GENOTYPE_SOURCES,
                                             level=(params.get("evaluation") or {}).get("interval"),
                                             predictions=predictions)
+    from .report_sections import ensemble_section
+
+    ensembles = ensemble_section({m: read_json(p) for m, p in zip(models, paths["metrics"])})
+    if ensembles:
+        ctx["extra_sections"].insert(0, ensembles)
     by_relatedness = _relatedness_section(ctx, summary)
     if by_relatedness:
         ctx["extra_sections"].insert(1 if paths.get("kinship") else 0, by_relatedness)
@@ -838,8 +975,54 @@ class _NpzStream:
         self.stream(name, array.shape, array.dtype, [array])
 
 
-def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
+def _ensemble_ism(networks: list, x, workdir: Path, log, budget) -> tuple[np.ndarray, np.ndarray]:
+    """(mean deltas (N, L, 4) float64 memmap, member importance (K, L)): the ISM of every member
+    of an ensemble, summed in a scratch file under ``workdir`` (one member's chunks in memory at
+    a time). Importance: mean |delta| over sequences and the 3 alternatives."""
+    from . import ism, models
+
+    N, L = x.shape[0], x.shape[1]
+    path = Path(workdir) / ".ensemble_deltas.f64"
+    total = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(N, L, 4))
+    importance = np.zeros((len(networks), L))
+    for k, net in enumerate(networks):
+        model = models.load_trained(net, "cnn")
+        for s, d in ism.ism_chunks(model, x, log=log, memory_mb=budget(f"ISM, member {k}")):
+            total[s:s + len(d)] += d
+            importance[k] += np.abs(d).sum(axis=(0, 2))
+        del model
+    total /= len(networks)
+    return total, importance / (3.0 * N)
+
+
+def _ensemble_epistasis(first: pd.DataFrame, others: list, x, top, log, budget) -> pd.DataFrame:
+    """The members' mean epistasis of each pair (``first``: member 0's table), with
+    ``score_sd`` (the SD of the members' scores) beside it, ranked again."""
+    from . import interactions
+
+    tables = [first] + [interactions.pairwise_epistasis(m, x, top, log=log, memory_mb=budget("epistasis"))
+                        for m in others]
+    if not len(first):
+        return first.assign(score_sd=pd.Series(dtype=float))
+    keyed = [t.set_index(["pos_a", "pos_b"]) for t in tables]
+    score = pd.concat([t["score"] for t in keyed], axis=1)
+    signed = pd.concat([t["signed_score"] for t in keyed], axis=1)
+    out = pd.DataFrame({"score": score.mean(axis=1), "signed_score": signed.mean(axis=1),
+                        "score_sd": score.std(axis=1, ddof=1)}).reset_index()
+    out = out.sort_values(["score", "pos_a", "pos_b"], ascending=[False, True, True], kind="stable")
+    out["rank"] = np.arange(1, len(out) + 1)
+    return out[["pos_a", "pos_b", "score", "signed_score", "rank", "score_sd"]].reset_index(drop=True)
+
+
+def interpret(paths: dict, settings: dict, *, out: dict, log, ensemble: dict | None = None) -> None:
     """ISM, saliency, filter PWMs and influence, pairwise epistasis for one CNN.
+
+    An ensemble (``ensemble`` settings, paths['members'] the artefacts of the members besides
+    paths['model'], as :func:`evaluate` takes them): the ISM map, saliency and epistasis are the
+    members' means; ism.tsv gains ``importance_sd`` (SD of the members' importances) and
+    ``member_agreement`` (share of members ranking the position in their ``top_positions``),
+    interactions.tsv ``score_sd``, ism_maps.npz ``member_importance`` (K, L). Filters are one
+    network's (member 0's: filters of different members do not correspond).
 
     The inputs are tensor rows of test samples: with a haplotype tensor, both haplotype rows of
     each chosen sample, each with the sample's phenotype (ism_maps.npz then has a ``haplotype``
@@ -861,7 +1044,9 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     limit_mb = float(settings.get("memory_mb") or 2000)
     design, onehot = _design_and_tensor(paths)
     features = read_tsv(paths["features"])
-    model = models.load_trained(paths["model"], "cnn")
+    networks = [paths["model"]] if not ensemble or ensemble["over"] != "folds" else []
+    networks += list(paths.get("members") or [])
+    model = models.load_trained(networks[0], "cnn")
     chosen = interpreted_rows(design, settings["n_sequences"], settings["seed"])
     trows = design.tensor_rows(chosen)
     order = np.argsort(trows, kind="stable")
@@ -882,8 +1067,21 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
     abs_sum = np.zeros(L)
     signed_sum = np.zeros((L, 4))
     block = max(1, int(ism.budget_bytes(budget("rows")) // max(16 * L, 1)))
+    member_importance = None
+    if len(networks) > 1:
+        # an ensemble: each member's ISM in turn, summed on disk; the map is their mean and
+        # each member's importance is kept for the spread
+        mean_deltas, member_importance = _ensemble_ism(networks, x, Path(out["ism_maps"]).parent, log, budget)
+        log.info("ISM averaged over %d ensemble members", len(networks))
 
     def delta_chunks():
+        if member_importance is not None:
+            for s in range(0, N, block):
+                d = np.asarray(mean_deltas[s:s + block], dtype=np.float64)
+                abs_sum[:] += np.abs(d).sum(axis=(0, 2))
+                signed_sum[:] += d.sum(axis=0)
+                yield d.astype(np.float32)
+            return
         for _, d in ism.ism_chunks(model, x, log=log, memory_mb=budget("ISM")):
             abs_sum[:] += np.abs(d).sum(axis=(0, 2))
             signed_sum[:] += d.sum(axis=0)
@@ -898,15 +1096,27 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
         npz.add("global_map", global_map)
         for k, v in extra.items():
             npz.add(k, v)
+        if member_importance is not None:
+            npz.add("member_importance", member_importance)
+    if member_importance is not None:
+        del mean_deltas
+        Path(out["ism_maps"]).parent.joinpath(".ensemble_deltas.f64").unlink(missing_ok=True)
     sal_sum = np.zeros(L)
-    for _, g in ism.saliency_chunks(model, x, memory_mb=budget("saliency")):
-        sal_sum += np.abs(g.sum(axis=2)).sum(axis=0)
-    sal = sal_sum / N
+    for net in networks:
+        net = model if net == networks[0] else models.load_trained(net, "cnn")
+        for _, g in ism.saliency_chunks(net, x, memory_mb=budget("saliency")):
+            sal_sum += np.abs(g.sum(axis=2)).sum(axis=0)
+    sal = sal_sum / (N * len(networks))
     log.info("saliency vs ISM importance: Spearman rho = %.3f",
              ism.compare_importance(importance, sal)["spearman_r"])
     table = ism.importance_table(importance, features)
     for base, col in zip("ACGT", global_map.T):
         table[f"mean_delta_{base}"] = col
+    if member_importance is not None:
+        from .ensemble import member_agreement
+
+        table["importance_sd"] = member_importance.std(axis=0, ddof=1)
+        table["member_agreement"] = member_agreement(member_importance, settings["top_positions"])
     write_tsv(table, out["ism"])
     saliency_table = ism.importance_table(sal)[["position", "importance", "rank"]].rename(
         columns={"importance": "saliency"})
@@ -928,6 +1138,9 @@ def interpret(paths: dict, settings: dict, *, out: dict, log) -> None:
 
     top = np.sort(np.argsort(-importance, kind="stable")[: settings["top_positions"]])
     pairs = interactions.pairwise_epistasis(model, x, top, log=log, memory_mb=budget("epistasis"))
+    if len(networks) > 1:
+        pairs = _ensemble_epistasis(pairs, [models.load_trained(n, "cnn") for n in networks[1:]], x, top,
+                                    log, budget)
     write_tsv(pairs, out["interactions"])
     log.info("interpretation done: peak RSS %.0f MB (bound %.0f MB)", _peak_rss_mb(), limit_mb)
 

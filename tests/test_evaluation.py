@@ -101,6 +101,20 @@ def test_gather_over_folds_gives_out_of_fold_predictions_and_means():
     assert hold_table is preds[0] and hold_summary["scheme"] == "holdout"
 
 
+def test_gather_over_folds_keeps_each_ensemble_members_mean_accuracy():
+    folds = ["1_1", "1_2"]
+    preds = [pd.DataFrame({"id": ["a", "b"], "split": ["test", "train"], "observed": [1.0, 2.0],
+                           "predicted": [1.0, 2.0]})] * 2
+    metrics = [{"test": {"n": 1, "r2": 0.5}, "ensemble": {"members": 2, "over": "seeds"},
+                "members": [{"test": {"r2": r0, "pearson_r": 0.5}}, {"test": {"r2": r1, "pearson_r": None}}]}
+               for r0, r1 in [(0.2, 0.4), (0.4, 0.8)]]
+    empty = pd.DataFrame({"id": pd.Series([], dtype=str), "predicted": pd.Series([], dtype=float)})
+    _, summary, _ = gather_folds(folds, preds, metrics, [empty, empty], "kfold")
+    assert summary["ensemble"] == {"members": 2, "over": "seeds"}
+    assert [m["test"]["r2"] for m in summary["members"]] == pytest.approx([0.3, 0.6])
+    assert summary["members"][0]["test"]["pearson_r"] == 0.5 and summary["members"][1]["test"]["pearson_r"] is None
+
+
 def test_per_fold_and_summary_tables():
     metrics = [{"test": {"n": 5, "pearson_r": r, "r2": r / 2}} for r in (0.2, 0.4, 0.6, 0.8)]
     per = per_fold_table(["a", "b"], ["1_1", "1_2"], metrics)

@@ -50,7 +50,7 @@ def genotype_config(workdir, **changes):
         "evaluation": {"scheme": "holdout"},
         "models": {"default": {"epochs": 4, "patience": 2},
                    "seed_cnn": {"conv": [{"filters": 16, "kernel_size": 3, "pool": 4}], "epochs": 3},
-                   "ridge": {}},
+                   "ridge": {}, "gblup": {}},
         "interpret": {"n_sequences": 8, "top_positions": 5},
         "predict": {"fresh": {"cohort": COHORT, "vcf": str(workdir / "new.vcf.gz")}},
         "resources": {"gpu": 0},
@@ -121,6 +121,28 @@ def test_every_output_exists_and_parses(genotype_run):
         assert sorted(new.id) == ["new0", "new1", "new2", "new3"] and np.isfinite(new.predicted).all()
     log = (base / "logs/predict_fresh_ridge.log").read_text()
     assert "2 absent" in log
+
+
+def test_every_prediction_has_an_interval_and_gblup_a_reliability(genotype_run):
+    """predictions.tsv and predict_unphenotyped.tsv: lower <= predicted <= upper and sd for
+    every model; GBLUP's reliability in [0, 1] and its intervals narrower where it is higher."""
+    workdir, files, _ = genotype_run
+    base = workdir / "results" / COHORT / "models"
+    for model in MODELS + ["gblup"]:
+        for name in ("predictions.tsv", "predict_unphenotyped.tsv"):
+            t = read(base / model / name)
+            assert {"predicted", "sd", "lower", "upper"} <= set(t.columns), (model, name)
+            assert ((t["lower"] <= t["predicted"]) & (t["predicted"] <= t["upper"])).all(), (model, name)
+    for name in ("predictions.tsv", "predict_unphenotyped.tsv"):
+        t = read(base / "gblup" / name)
+        assert t["reliability"].between(0, 1).all() and t["reliability"].nunique() > 1
+        width = t["upper"] - t["lower"]
+        assert width.nunique() > 1
+        assert np.corrcoef(width, t["reliability"])[0, 1] < 0        # sure of relatives: narrower
+    test = read(base / "gblup/predictions.tsv").query("split == 'test'")
+    metrics = json.loads((base / "gblup/metrics.json").read_text())
+    inside = ((test["observed"] >= test["lower"]) & (test["observed"] <= test["upper"])).mean()
+    assert metrics["interval"]["test_coverage"] == pytest.approx(inside)
 
 
 def test_report_has_kinship_section_ranking_and_gblup_name(genotype_run):

@@ -177,3 +177,30 @@ def test_pev_basis_refuses_other_samples():
         gblup.pev_basis(model, Rows(train.x, np.arange(50), y[:50]))
     with pytest.raises(ValueError, match="fitted samples"):
         rel.gblup_reliability(model, train)
+
+
+def test_gblup_intervals_are_narrower_for_relatives_and_keep_their_coverage():
+    """The predictive SD sqrt(PEV + sigma2_e) orders clones < offspring < unrelated, and a
+    conformal interval scaled by it keeps the nominal coverage on exchangeable samples."""
+    d, y, new = genomic_cohort()
+    model, train = fitted(d, y)
+    basis = gblup.pev_basis(model, train)
+    s = {k: rel.gblup_scale(model, Rows(tensor(v), np.arange(len(v))), basis=basis) for k, v in new.items()}
+    assert s["clone"].mean() < s["offspring"].mean() and s["offspring"].max() < s["unrelated"].min()
+    assert np.all(s["clone"] >= np.sqrt(model["sigma2_e"]))
+    # a basis of other samples (the training samples alone) is refused unless asked for
+    part = Rows(train.x, np.arange(200), y[:200])
+    with pytest.raises(ValueError, match="fitted on"):
+        gblup.pev_basis(model, part)
+    own = gblup.pev_basis(model, part, fitted=False)
+    later = Rows(train.x, np.arange(200, 300))
+    pev_own, _ = rel.gblup_pev(model, later, basis=own)
+    pev_all, _ = rel.gblup_pev(model, later, basis=basis)
+    assert np.all(pev_own > pev_all)            # samples outside a fit are less certain than inside
+    # coverage: samples whose scores are exchangeable (same noise law, scale known)
+    rng = np.random.default_rng(5)
+    scale = rng.uniform(0.5, 3.0, 4000)
+    obs = scale * rng.normal(size=4000)
+    lo, hi = rel.conformal_interval(obs[:2000], np.zeros(2000), np.zeros(2000), 0.9,
+                                    scale_valid=scale[:2000], scale=scale[2000:])
+    assert rel.coverage(obs[2000:], lo, hi) == pytest.approx(0.9, abs=0.02)

@@ -356,3 +356,29 @@ def test_unphenotyped_ranking_shows_intervals_and_flags_the_cohort_mean():
     assert [r for r in rows if ">b<" in r][0].count("yes") == 1
     assert "yes" not in [r for r in rows if ">a<" in r][0]
     assert "overlaps mean" not in unphenotyped_section({"gblup": ranking})["html"]
+
+
+def test_ensemble_section_compares_the_ensemble_with_its_members():
+    from seq2pheno.report_sections import ensemble_section
+
+    metrics = {"default": {"test": {"r2": 0.62, "pearson_r": 0.8}, "ensemble": {"members": 3, "over": "seeds"},
+                           "members": [{"test": {"r2": r, "pearson_r": 0.7}} for r in (0.55, 0.58, 0.52)]},
+               "ridge": {"test": {"r2": 0.4, "pearson_r": 0.6}}}
+    sec = ensemble_section(metrics)
+    assert sec["anchor"] == "ensembles"
+    html = sec["html"]
+    assert "0.5500" in html and "0.520 to 0.580" in html and "gains 0.070" in html
+    assert "ridge" not in html
+    small = {"default": dict(metrics["default"], test={"r2": 0.552, "pearson_r": 0.7})}
+    assert "within the noise" in ensemble_section(small)["html"]
+    assert ensemble_section({"ridge": metrics["ridge"]}) is None
+
+
+def test_an_ensembles_interpretation_shows_the_members_agreement():
+    from seq2pheno.report_sections import _agreement_block
+
+    ism = pd.DataFrame({"position": range(6), "importance": [6, 5, 4, 3, 2, 1.0], "rank": range(1, 7),
+                        "importance_sd": 0.1, "member_agreement": [1.0, 1.0, 0.4, 0.2, 0.0, 0.0]})
+    html = _agreement_block(ism, genotype=False, top=4)
+    assert "2 of the top 4 positions are relied on by every member" in html
+    assert "member_agreement" in html and html.count("<tr") == 5          # header + 4 rows

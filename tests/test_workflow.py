@@ -148,7 +148,39 @@ def test_a_bad_search_stops_before_any_job_with_one_line(tmp_path, search, words
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize("models, words", [
+    ({"ridge": {"ensemble": {"members": 3}}}, ["'ridge'", "an ensemble averages networks"]),
+    ({"deep": {"preset": "seed_cnn", "ensemble": {"members": 3, "over": "trials"}}}, ["'deep'", "needs a search"]),
+    ({"deep": {"preset": "seed_cnn", "ensemble": {"members": 1}}}, ["deep", "ensemble", "members"]),
+])
+def test_a_bad_ensemble_stops_before_any_job_with_one_line(tmp_path, models, words):
+    path = tiny_config(tmp_path, models=models)
+    result = run_snakemake(tmp_path, path, check=False)
+    assert result.returncode != 0
+    line = next(ln for ln in result.stderr.splitlines() if words[0] in ln)
+    for w in words:
+        assert w in line, result.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
 def test_search_of_a_linear_kind_is_refused(tmp_path):
     path = tiny_config(tmp_path, models={"ridge": {"search": {"space": {"alphas": {"choice": [[1.0], [10.0]]}}}}})
     result = run_snakemake(tmp_path, path, check=False)
     assert result.returncode != 0 and "search trains networks" in result.stderr
+
+
+def test_every_rule_asking_for_a_gpu_goes_to_the_gpu_partition_on_slurm():
+    """A rule with the `gpu` resource that profiles/slurm leaves in the CPU partition would ask
+    Slurm for a GPU where there is none: every such rule has its GPU settings there."""
+    import re
+
+    asking = set()
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"\n(?=rule |checkpoint )", smk.read_text()):
+            m = re.match(r"(?:rule|checkpoint) (\w+):", block)
+            if m and re.search(r"^\s+gpu=", block, flags=re.M):
+                asking.add(m.group(1))
+    assert {"train_gpu", "train_member", "search_worker", "train_searched", "interpret"} <= asking
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())["set-resources"]
+    for rule in asking:
+        assert profile.get(rule, {}).get("slurm_partition") == "gpu" and profile[rule].get("gpu") == 1, rule

@@ -141,3 +141,33 @@ def test_search_runs_as_worker_jobs_per_fold_and_trains_its_best(kfold_run):
         assert f"search trial {row['trial']}" in log       # the model is trained with the best entry
     html = (base / "report.html").read_text()
     assert "Hyperparameter search" in html and "Calibration of the prediction intervals" in html
+
+
+def test_an_ensemble_trains_its_members_as_jobs_and_predicts_their_mean(kfold_run):
+    base, config = kfold_run
+    k = config["models"]["small_ensemble"]["ensemble"]["members"]
+    for fold in ("1_1", "1_2"):
+        members = [base / f"folds/{fold}/models/small_ensemble/members/{i}" for i in range(k)]
+        assert all((m / "model.keras").exists() and (m / "split.tsv").exists() for m in members)
+        metrics = json.loads((base / f"folds/{fold}/models/small_ensemble/metrics.json").read_text())
+        assert metrics["ensemble"] == {"members": k, "over": "folds"} and len(metrics["members"]) == k
+        pred = read(base / f"folds/{fold}/models/small_ensemble/predictions.tsv")
+        assert {"sd", "lower", "upper"} <= set(pred.columns) and (pred["sd"] >= 0).all()
+        single = read(base / f"folds/{fold}/models/small_cnn/predictions.tsv")
+        assert single["sd"].isna().all()                 # one network: no spread
+    oof = read(base / "models/small_ensemble/predictions.tsv")
+    assert oof["sd"].notna().all() and (oof["split"] == "test").all()
+    # a seed ensemble of `default`: member 1 trains the candidate chosen on its fold, seed + 1
+    for fold in ("1_1", "1_2"):
+        sel = read(base / f"folds/{fold}/models/default/selection.tsv")
+        chosen = sel.loc[sel["chosen"].astype(str) == "True", "candidate"].iloc[0]
+        log = (base / f"logs/train/default_{fold}_member_1.log").read_text()
+        assert f"candidate {chosen}" in log and "member 1, seed 43" in log   # training seed 42 + 1
+        metrics = json.loads((base / f"folds/{fold}/models/default/metrics.json").read_text())
+        assert metrics["ensemble"] == {"members": 2, "over": "seeds"}
+    report = (base / "report.html").read_text()
+    assert 'id="ensembles"' in report and "small_ensemble" in report
+    ism = read(base / "interpret/small_ensemble/ism.tsv")
+    assert {"importance_sd", "member_agreement"} <= set(ism.columns)
+    assert ism["member_agreement"].between(0, 1).all()
+    assert "score_sd" in read(base / "interpret/small_ensemble/interactions.tsv")

@@ -46,7 +46,7 @@ KINDS: dict[str, ModuleType] = _discover()
 PRESETS: dict[str, dict] = {name: preset for mod in KINDS.values() for name, preset in mod.PRESETS.items()}
 
 #: Keys of a model entry that are not the kind's own spec keys.
-ENTRY_KEYS = {"type", "preset", "candidates", "search"}
+ENTRY_KEYS = {"type", "preset", "candidates", "search", "ensemble"}
 
 
 def kind_name(entry: dict | None, name: str) -> str:
@@ -83,6 +83,7 @@ def resolve_spec(name: str, spec: dict | None = None) -> dict:
     mod = kind(spec, name)
     spec.pop("candidates", None)        # a choice among presets: resolved by the workflow
     spec.pop("search", None)            # a search over the spec: run by the workflow (search.py)
+    spec.pop("ensemble", None)          # members trained as jobs by the workflow (ensemble.py)
     preset = spec.pop("preset", None)
     if preset is not None:
         base = copy.deepcopy(PRESETS[preset])
@@ -152,6 +153,7 @@ def config_schema() -> dict:
         "candidates": {"type": "array", "minItems": 1, "items": {"enum": sorted(PRESETS)},
                        "description": "presets to choose among by validation loss (as `default` does)"},
         "search": _search_schema(),
+        "ensemble": _ensemble_schema(),
     }
     for mod in KINDS.values():
         for key, sub in mod.SCHEMA.items():
@@ -169,6 +171,12 @@ def _search_schema() -> dict:
     from ..search import SEARCH_SCHEMA
 
     return _strip_defaults(SEARCH_SCHEMA)
+
+
+def _ensemble_schema() -> dict:
+    from ..ensemble import ENSEMBLE_SCHEMA
+
+    return _strip_defaults(ENSEMBLE_SCHEMA)
 
 
 def _strip_defaults(schema):

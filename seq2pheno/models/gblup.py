@@ -218,7 +218,8 @@ def _fit(train: Rows, valid: Rows | None, spec: dict, log):
     return model, history
 
 
-def pev_basis(model: dict, train: Rows, valid: Rows | None = None, tol: float = 1e-10) -> dict:
+def pev_basis(model: dict, train: Rows, valid: Rows | None = None, tol: float = 1e-10, *,
+              fitted: bool = True) -> dict:
     """What prediction error variances need from the samples ``model`` was fitted on (the
     same ``train`` and ``valid`` as :func:`fit`): the column means of their informative
     columns, and the SVD ``Z_w = U diag(d) V'`` of their centred, weight-scaled matrix
@@ -228,7 +229,10 @@ def pev_basis(model: dict, train: Rows, valid: Rows | None = None, tol: float = 
     squared singular values below ``tol`` times the largest are left out). The PEV of a new centred row
     ``z`` is then ``sigma2_e [sum_k (z'v_k)^2 / (d2_k + lambda) + (z'z - |V'z|^2) / lambda]``
     (:func:`seq2pheno.reliability.gblup_pev`). Raises ValueError when the rows do not give
-    the model's ``scale`` (not the samples it was fitted on)."""
+    the model's ``scale`` (not the samples it was fitted on), unless ``fitted`` is False: then
+    the basis is of other samples (the training samples alone of a model whose final fit also
+    took the validation ones), for the PEV a fit on them alone would have with the model's
+    variance components."""
     x, _, w, shape = _both(train, valid)
     if tuple(shape) != tuple(np.asarray(model["input_shape"]).tolist()):
         raise ValueError(f"gblup: samples of shape {shape}, model fitted on "
@@ -239,7 +243,7 @@ def pev_basis(model: dict, train: Rows, valid: Rows | None = None, tol: float = 
     means = z.mean(axis=0)
     z -= means
     scale = float(z.var(axis=0).sum())
-    if not np.isclose(scale, float(model["scale"]), rtol=1e-6):
+    if fitted and not np.isclose(scale, float(model["scale"]), rtol=1e-6):
         raise ValueError(f"gblup: these samples give scale {scale:.6g}, the model was fitted with "
                          f"{float(model['scale']):.6g}: pass the samples it was fitted on")
     if w is not None:

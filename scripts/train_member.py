@@ -1,0 +1,15 @@
+"""Train one member of a model's ensemble on one fold."""
+import sys; sys.path.insert(0, f"{snakemake.scriptdir}/..")  # noqa: E702  (library import without install)
+
+from seq2pheno import backend
+
+backend.configure(snakemake.threads)
+
+from seq2pheno import steps  # noqa: E402  (after the backend is configured)
+from seq2pheno.runlog import step_log  # noqa: E402
+
+with step_log(snakemake.log[0]) as log:
+    backend.check_gpu(snakemake.resources.get("gpu", 0),
+                      snakemake.config["resources"].get("gpu_fallback", "error"), log)
+    steps.train_member(dict(snakemake.input.items()), snakemake.wildcards.model, snakemake.params.plan,
+                       int(snakemake.wildcards.member), out=dict(snakemake.output.items()), log=log)
