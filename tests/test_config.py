@@ -204,4 +204,4 @@ def test_model_schema_is_the_registrys():
     schema = load_schema()
     assert schema["$defs"]["model"] == config_schema()
     keys = set(schema["$defs"]["model"]["properties"])
-    assert keys == {"preset", "type", "candidates", "search"} | {k for mod in KINDS.values() for k in mod.SCHEMA}
+    assert keys == {"preset", "type", "candidates", "search", "ensemble"} | {k for mod in KINDS.values() for k in mod.SCHEMA}
