@@ -343,7 +343,8 @@ def ensemble_member_splits(wildcards):
 
 
 def ensemble_files(wildcards, fold=None):
-    """The artefacts whose mean is the model's prediction on a fold: the model, or its members."""
+    """The networks whose mean is the model's prediction on a fold, in member order: the model
+    itself (a single model, or member 0) and the members train_member trains."""
     members = ensemble_members(wildcards, fold=fold)
     ens = ENSEMBLE.get((wildcards.cohort, wildcards.model))
     if ens and ens["over"] == "folds":

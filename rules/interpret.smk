@@ -22,7 +22,7 @@ checkpoint select_interpreted:
 rule interpret:
     input:
         model=trained_model,
-        members=ensemble_members,
+        networks=ensemble_files,
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",
         features="results/{cohort}/data/features.tsv",

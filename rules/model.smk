@@ -143,7 +143,7 @@ rule gather_selection:
 rule evaluate:
     input:
         model=trained_model,
-        members=ensemble_members,
+        networks=ensemble_files,
         member_splits=ensemble_member_splits,
         onehot=model_tensor,
         samples="results/{cohort}/data/samples.tsv",

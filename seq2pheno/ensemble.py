@@ -90,10 +90,12 @@ def member_seed(seed: int, member: int) -> int:
 def combine(member_predictions) -> tuple[np.ndarray, np.ndarray]:
     """(mean, sd) over members of ``(members, n)`` predictions: the ensemble's prediction and
     its spread (SD, ddof 1) per sample; NaN where any member's prediction is NaN."""
+    from .reliability import ensemble_sd
+
     m = np.asarray(member_predictions, dtype=np.float64)
     if m.ndim != 2 or m.shape[0] < 2:
         raise ValueError(f"an ensemble needs (members >= 2, n) predictions, got shape {m.shape}")
-    return m.mean(axis=0), m.std(axis=0, ddof=1)
+    return m.mean(axis=0), ensemble_sd(m)
 
 
 def member_agreement(importances, top: int) -> np.ndarray:

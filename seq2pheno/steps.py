@@ -217,9 +217,9 @@ def member_split(design, k: int, folds: int, seed: int) -> np.ndarray:
 
     pool = np.flatnonzero(np.isin(design.split, ("train", "valid")))
     member = fold_members(design.group[pool], folds, seed, phenotype=design.phenotype[pool])
-    split = design.split.astype(object).copy()
+    split = design.split.astype("<U12")          # a copy wide enough for every split name
     split[pool] = np.where(member == int(k), "valid", "train")
-    return split.astype(str)
+    return split
 
 
 def member_entry(plan: dict, member: int, paths: dict, log) -> tuple[dict, int]:
@@ -409,9 +409,9 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
     fitted on training and validation samples (gblup, sparse) is scored on validation by its
     held-out predictions (:func:`seq2pheno.models.held_out_predictions`), never in-sample.
 
-    ``ensemble`` (``members``, ``over``; :mod:`seq2pheno.ensemble`): paths['members'] are the
-    members' artefacts (``seeds``/``trials``: members 1.., paths['model'] being member 0;
-    ``folds``: members 0.., with their splits in paths['member_splits']). The prediction is the
+    ``ensemble`` (``members``, ``over``; :mod:`seq2pheno.ensemble`): paths['networks'] are the
+    members' artefacts in member order (``seeds``/``trials``: paths['model'] is member 0;
+    ``folds``: with their splits in paths['member_splits']). The prediction is the
     members' mean, ``sd`` their SD, the interval scaled by it (``folds``: calibrated on the
     out-of-fold predictions, unscaled, and validation rows scored out of fold); metrics.json
     gains ``members`` (each member's metrics on the same samples) and ``ensemble``.
@@ -432,7 +432,7 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
     member_metrics = None
     if ensemble:
         over = ensemble["over"]
-        files = ([] if over == "folds" else [paths["model"]]) + list(paths["members"])
+        files = list(paths["networks"])
         if len(files) != int(ensemble["members"]):
             raise ValueError(f"an ensemble of {ensemble['members']} members got {len(files)} artefacts")
         preds = np.stack([models.KINDS[kind].predict(models.load_trained(f, kind), everyone) for f in files])
@@ -708,7 +708,7 @@ def report(cohort: str, paths: dict, params: dict, *, out, log) -> None:
                                             predictions=predictions)
     from .report_sections import ensemble_section
 
-    ensembles = ensemble_section({m: read_json(p) for m, p in zip(models, paths["metrics"])})
+    ensembles = ensemble_section({m: e.get("metrics") or {} for m, e in ctx["models"].items()})
     if ensembles:
         ctx["extra_sections"].insert(0, ensembles)
     by_relatedness = _relatedness_section(ctx, summary)
@@ -977,20 +977,18 @@ class _NpzStream:
 
 def _ensemble_ism(networks: list, x, workdir: Path, log, budget) -> tuple[np.ndarray, np.ndarray]:
     """(mean deltas (N, L, 4) float64 memmap, member importance (K, L)): the ISM of every member
-    of an ensemble, summed in a scratch file under ``workdir`` (one member's chunks in memory at
-    a time). Importance: mean |delta| over sequences and the 3 alternatives."""
-    from . import ism, models
+    network of an ensemble, summed in a scratch file under ``workdir`` (one member's chunks in
+    memory at a time). Importance: mean |delta| over sequences and the 3 alternatives."""
+    from . import ism
 
     N, L = x.shape[0], x.shape[1]
     path = Path(workdir) / ".ensemble_deltas.f64"
     total = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(N, L, 4))
     importance = np.zeros((len(networks), L))
     for k, net in enumerate(networks):
-        model = models.load_trained(net, "cnn")
-        for s, d in ism.ism_chunks(model, x, log=log, memory_mb=budget(f"ISM, member {k}")):
+        for s, d in ism.ism_chunks(net, x, log=log, memory_mb=budget(f"ISM, member {k}")):
             total[s:s + len(d)] += d
             importance[k] += np.abs(d).sum(axis=(0, 2))
-        del model
     total /= len(networks)
     return total, importance / (3.0 * N)
 
@@ -1017,8 +1015,8 @@ def _ensemble_epistasis(first: pd.DataFrame, others: list, x, top, log, budget) 
 def interpret(paths: dict, settings: dict, *, out: dict, log, ensemble: dict | None = None) -> None:
     """ISM, saliency, filter PWMs and influence, pairwise epistasis for one CNN.
 
-    An ensemble (``ensemble`` settings, paths['members'] the artefacts of the members besides
-    paths['model'], as :func:`evaluate` takes them): the ISM map, saliency and epistasis are the
+    An ensemble (``ensemble`` settings, paths['networks'] its members' artefacts, as
+    :func:`evaluate` takes them): the ISM map, saliency and epistasis are the
     members' means; ism.tsv gains ``importance_sd`` (SD of the members' importances) and
     ``member_agreement`` (share of members ranking the position in their ``top_positions``),
     interactions.tsv ``score_sd``, ism_maps.npz ``member_importance`` (K, L). Filters are one
@@ -1044,9 +1042,9 @@ def interpret(paths: dict, settings: dict, *, out: dict, log, ensemble: dict | N
     limit_mb = float(settings.get("memory_mb") or 2000)
     design, onehot = _design_and_tensor(paths)
     features = read_tsv(paths["features"])
-    networks = [paths["model"]] if not ensemble or ensemble["over"] != "folds" else []
-    networks += list(paths.get("members") or [])
-    model = models.load_trained(networks[0], "cnn")
+    files = list(paths["networks"]) if ensemble else [paths["model"]]
+    networks = [models.load_trained(f, "cnn") for f in files]    # an ensemble's members, loaded once
+    model = networks[0]
     chosen = interpreted_rows(design, settings["n_sequences"], settings["seed"])
     trows = design.tensor_rows(chosen)
     order = np.argsort(trows, kind="stable")
@@ -1103,7 +1101,6 @@ def interpret(paths: dict, settings: dict, *, out: dict, log, ensemble: dict | N
         Path(out["ism_maps"]).parent.joinpath(".ensemble_deltas.f64").unlink(missing_ok=True)
     sal_sum = np.zeros(L)
     for net in networks:
-        net = model if net == networks[0] else models.load_trained(net, "cnn")
         for _, g in ism.saliency_chunks(net, x, memory_mb=budget("saliency")):
             sal_sum += np.abs(g.sum(axis=2)).sum(axis=0)
     sal = sal_sum / (N * len(networks))
@@ -1139,8 +1136,7 @@ def interpret(paths: dict, settings: dict, *, out: dict, log, ensemble: dict | N
     top = np.sort(np.argsort(-importance, kind="stable")[: settings["top_positions"]])
     pairs = interactions.pairwise_epistasis(model, x, top, log=log, memory_mb=budget("epistasis"))
     if len(networks) > 1:
-        pairs = _ensemble_epistasis(pairs, [models.load_trained(n, "cnn") for n in networks[1:]], x, top,
-                                    log, budget)
+        pairs = _ensemble_epistasis(pairs, networks[1:], x, top, log, budget)
     write_tsv(pairs, out["interactions"])
     log.info("interpretation done: peak RSS %.0f MB (bound %.0f MB)", _peak_rss_mb(), limit_mb)
 

@@ -120,7 +120,8 @@ def test_a_seed_ensemble_is_the_mean_of_its_members_with_intervals_scaled_by_the
     preds = np.stack([_predict(f, paths) for f in [model["model"]] + [m["model"] for m in members]])
     assert np.abs(preds[1] - preds[2]).max() > 1e-4
     out = {k: str(tmp_path / f"{k}.out") for k in ("predictions", "metrics", "unphenotyped")}
-    steps.evaluate(dict(paths, model=model["model"], members=[m["model"] for m in members]), "cnn", 0.9,
+    steps.evaluate(dict(paths, model=model["model"], networks=[model["model"]] + [m["model"] for m in members]),
+                   "cnn", 0.9,
                    out=out, log=LOG, ensemble={"members": 3, "over": "seeds"})
     table = pd.read_csv(out["predictions"], sep="\t")
     assert table["predicted"].to_numpy() == pytest.approx(preds.mean(axis=0), abs=1e-5)
@@ -138,7 +139,7 @@ def test_a_seed_ensemble_is_the_mean_of_its_members_with_intervals_scaled_by_the
     assert metrics["members"][0]["test"]["r2"] == pytest.approx(r2, abs=1e-4)
     # a member list that does not add up is refused
     with pytest.raises(ValueError, match="3 members got 2"):
-        steps.evaluate(dict(paths, model=model["model"], members=[members[0]["model"]]), "cnn", 0.9,
+        steps.evaluate(dict(paths, model=model["model"], networks=[model["model"], members[0]["model"]]), "cnn", 0.9,
                        out=out, log=LOG, ensemble={"members": 3, "over": "seeds"})
 
 
@@ -155,7 +156,7 @@ def test_a_fold_ensemble_validates_each_pooled_sample_once_and_calibrates_out_of
     assert ((splits[pool] == "valid").sum(axis=1) == 1).all()         # each pooled sample: one member
     assert (splits[~pool].eq(original[~pool], axis=0)).all().all()    # the test rows stay test
     out = {k: str(tmp_path / f"{k}.out") for k in ("predictions", "metrics", "unphenotyped")}
-    steps.evaluate(dict(paths, model="unused", members=[m["model"] for m in members],
+    steps.evaluate(dict(paths, model="unused", networks=[m["model"] for m in members],
                         member_splits=[m["split"] for m in members]), "cnn", 0.9, out=out, log=LOG,
                    ensemble={"members": 3, "over": "folds"})
     table = pd.read_csv(out["predictions"], sep="\t").set_index("id")
@@ -235,7 +236,7 @@ def test_interpreting_an_ensemble_averages_the_members_maps(tmp_path):
     out = {k: str(tmp_path / "out" / f"{k}.out") for k in names}
     (tmp_path / "out").mkdir()
     settings = {"n_sequences": 12, "top_positions": 4, "seed": 0, "memory_mb": 2000}
-    steps.interpret(dict(paths, model=files[0], members=files[1:]), settings, out=out, log=LOG,
+    steps.interpret(dict(paths, model=files[0], networks=files), settings, out=out, log=LOG,
                     ensemble={"members": 3, "over": "seeds"})
     with np.load(out["ism_maps"]) as maps:
         x = maps["onehot"]

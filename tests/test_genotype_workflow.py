@@ -334,3 +334,19 @@ def test_chunked_import_writes_the_one_job_files_byte_for_byte(tmp_path):
     assert (results / "plain/data/chunks/input.csi").exists()
     assert not (results / "plain/data/chunks/input.vcf.gz").exists()        # temp(): gone after use
     assert not (results / "one/logs/import_chunks").exists()
+
+
+def test_new_genotypes_are_scored_by_every_member_of_an_ensemble(tmp_path):
+    """predict_new reads the model and each member it trains (a dry run: the planned job's inputs)."""
+    path, _, _ = genotype_config(tmp_path, models={"net": {"preset": "genotype_cnn",
+                                                           "ensemble": {"members": 3}}})
+    target = f"results/{COHORT}/predict/fresh/net.tsv"
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(path),
+           "-n", "--", target]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    block = result.stdout.split("rule predict_new:")[1].split("\n\n")[0]
+    inputs = next(ln for ln in block.splitlines() if ln.strip().startswith("input:"))
+    models = f"results/{COHORT}/folds/holdout/models/net"
+    for f in (f"{models}/model.keras", f"{models}/members/1/model.keras", f"{models}/members/2/model.keras"):
+        assert f in inputs, inputs
