@@ -51,7 +51,7 @@ INSTALLER_TOOLS = frozenset({"pip", "wheel"})
 FAMILIES: dict[str, tuple[str, ...]] = {
     # bed-reader: the plink source reads .bed files (seq2pheno/markers.py)
     "data": ("numpy", "pandas", "pysam", "PyYAML", "msprime", "tskit", "bed-reader"),
-    "curate": ("numpy", "pandas", "scipy", "scikit-learn", "PyYAML"),
+    "curate": ("numpy", "pandas", "pyarrow", "numba", "scipy", "scikit-learn", "PyYAML"),
     # jsonschema: model specs are validated by the registry of kinds (seq2pheno/models/).
     # Keras needs a backend at run time: TensorFlow is the tested one (DESIGN.md).
     # pysam: predict_new reads the VCF of new genotypes.

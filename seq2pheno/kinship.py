@@ -28,14 +28,16 @@ kept. Memory is O(tile^2 + tile x block) per worker thread plus the pairs kept, 
 (:func:`king_tiles`, :func:`king_pairs`, :func:`write_king_table`). A first pass over the
 dosage counts each variant's genotypes (for the rare-variant path below).
 
-All counts come from matrix products of indicator matrices. Common variants go through dense
-float32 BLAS (exact for integers below 2^24 per block): with centred genotypes z = g - 1 (in
-{-1, 0, 1}), het indicators H and missing-call indicators Mi (rows of tile side I or J),
+All counts come from matrix products of indicator matrices. Common variants go through
+popcounts of packed bits (:mod:`seq2pheno._popcount`, compiled with numba: 64 variants per
+machine word, as plink2 does; several times float32 BLAS on the same products): with het
+indicators H, homozygous-REF and homozygous-ALT indicators R and A, and missing-call
+indicators Mi (rows of tile side I or J),
 
     NSNP = M - mi_i - mi_j + Mi_I Mi_J^T,   HETHET = H_I H_J^T,   het_i(ij) = h_i - (H_I Mi_J^T)_ij,
-    IBS0 = (homhom - Z_I Z_J^T) / 2  with  homhom = NSNP - het_i(ij) - het_j(ij) + HETHET,
+    IBS0 = R_I A_J^T + A_I R_J^T  (one popcount: both homozygous, ALT bits differing),
 
-where only H H^T and Z Z^T are dense products and the missing-call terms are sparse products.
+where HETHET and IBS0 are the popcount products and the missing-call terms sparse products.
 Rare variants (few non-major genotypes) go through sparse products of het / minor-homozygote /
 missing indicators (see :func:`king_tiles`). Every count is an exact integer in float64, so the
 results do not depend on the tile or block sizes, the thread count or the rare/common split.
@@ -63,15 +65,17 @@ INBRED_F = 0.8
 MAX_INBRED_SHARE = 0.05
 
 #: samples per side of a KING tile: its six float64 accumulators are 2 MB each at 512, and with
-#: a variant block's float32 indicators a tile's work arrays are about 40 MB
+#: a variant block's indicators and packed bits a tile's work arrays are about 40 MB
 TILE = 512
-#: genotypes (samples x variants, per side) turned into float32 indicators at a time
+#: genotypes (samples x variants, per side) of rare variants turned into coordinates at a time
 BLOCK_GENOTYPES = 1 << 20
+#: genotypes (per side) of common variants packed into bits per popcount kernel call
+PACK_GENOTYPES = 1 << 23
 #: genotypes (int8, per side) read from a dosage file at a time (whole rows when they fit)
 READ_GENOTYPES = 1 << 23
 #: pairs one strip of rows may hold when nothing filters them (:func:`write_king_table`
 #: without a floor): the strip's rows are reduced to keep its pairs below this
-STRIP_PAIRS = 1 << 19
+STRIP_PAIRS = 1 << 20
 #: sparse indicator entries (rare variants, missing calls) gathered before they are multiplied
 _SPARSE_FLUSH = 1 << 20
 
@@ -210,21 +214,26 @@ class _Prepass:
     mean ALT dosage over the called samples (2 x the ALT frequency; 0 when nobody is called).
     """
 
-    def __init__(self, src: _Dosage, sparse_fraction: float):
+    def __init__(self, src: _Dosage, sparse_fraction: float, threads: int = 1):
         N, M = src.shape
         n0 = np.zeros(M, np.int64)
         n1 = np.zeros(M, np.int64)
         n2 = np.zeros(M, np.int64)
         self.het, self.miss = np.zeros(N), np.zeros(N)
         step = max(1, (4 * BLOCK_GENOTYPES) // max(M, 1))
-        for a in range(0, N, step):
-            b = min(N, a + step)
-            blk = src.block(a, b, 0, M)
-            n0 += (blk == 0).sum(axis=0)
-            n1 += (blk == 1).sum(axis=0)
-            n2 += (blk == 2).sum(axis=0)
-            self.het[a:b] = (blk == 1).sum(axis=1)
-            self.miss[a:b] = (blk < 0).sum(axis=1)
+
+        def block(a):  # one block of samples: its genotype counts per variant, het and missing per sample
+            blk = src.block(a, min(N, a + step), 0, M)
+            het = blk == 1
+            return (a, (blk == 0).sum(axis=0), het.sum(axis=0), (blk == 2).sum(axis=0),
+                    het.sum(axis=1), (blk < 0).sum(axis=1))
+
+        for a, c0, c1, c2, het, miss in _ordered_map(block, range(0, N, step), max(1, int(threads))):
+            n0 += c0
+            n1 += c1
+            n2 += c2
+            self.het[a:a + len(het)] = het
+            self.miss[a:a + len(miss)] = miss
         self.n0, self.n1, self.n2 = n0, n1, n2
         called = n0 + n1 + n2
         self.two_p = np.divide(n1 + 2.0 * n2, called, out=np.zeros(M), where=called > 0)
@@ -262,6 +271,40 @@ def _coords(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r.astype(np.int32), c.astype(np.int32)
 
 
+def _pack_calls(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Genotypes (rows x K, int8) as three uint64 (rows x ceil(K / 64)) bit sets, one bit per
+    variant (zero padded): heterozygous, homozygous (either; not a missing call) and
+    homozygous ALT."""
+    n, k = d.shape
+    words = -(-k // 64)
+    out = []
+    for mask in (d == 1, (d == 0) | (d == 2), d == 2):
+        packed = np.zeros((n, words * 8), np.uint8)
+        packed[:, :-(-k // 8)] = np.packbits(mask, axis=1, bitorder="little")
+        out.append(packed.view(np.uint64))
+    return tuple(out)
+
+
+def _load_kernels() -> None:
+    """Import (and compile, or load from numba's cache) the popcount kernels."""
+    from ._popcount import missing_het, packed_products
+
+    bits, acc = np.zeros((1, 1), np.uint64), np.zeros((1, 1))
+    packed_products(bits, bits, bits, bits, bits, bits, acc, acc, True)
+    missing_het(np.zeros(1, np.int32), np.zeros(1, np.int32), bits, acc)
+
+
+def _packed_products(h1, o1, a1, h2, o2, a2, hethet: np.ndarray, ibs0_twice: np.ndarray, same: bool) -> None:
+    """hethet += H_I H_J^T (sites where both are heterozygous) and ibs0_twice += 2 x the sites
+    with opposite homozygotes (both homozygous, ALT bits differing), from :func:`_pack_calls`
+    bit sets, exactly. ``same``: both sides are the same rows (each pair counted once).
+    Compiled with numba (nogil: tiles run in parallel threads); two popcounts per 64 variants
+    and pair."""
+    from ._popcount import packed_products  # numba, compiled (and cached) on first use
+
+    packed_products(h1, o1, a1, h2, o2, a2, hethet, ibs0_twice, same)
+
+
 _KINDS = ("H", "A", "Mi", "Md")  # rare het, rare minor hom, rare missing; missing at common variants
 
 
@@ -270,8 +313,9 @@ class _TileCounts:
 
     Matrix terms summed over all variants: ``hethet`` (H_I H_J^T), ``mimi`` (Mi_I Mi_J^T),
     ``hmi1`` (H_I Mi_J^T; its common-variant part transposed in ``hmi1t``), ``hmi2``
-    (Mi_I H_J^T), and ``rest``: the other matrix terms of 2 IBS0, so that
-    2 IBS0 = rest + hethet + mimi + hmi1 + hmi2 + (per-sample terms, see :meth:`counts`).
+    (Mi_I H_J^T), and ``rest``: the matrix terms of 2 IBS0 (twice the opposite homozygotes at
+    common variants, and the rare-variant products), so that 2 IBS0 = rest + 2 a_i + 2 a_j
+    (see :meth:`counts`).
     Indicators of rare variants and missing calls are gathered as coordinates (variant = the
     global column) and multiplied as sparse matrices in batches (:meth:`flush`).
     """
@@ -296,30 +340,27 @@ class _TileCounts:
         self.parts[side][key][1].append(c)
         self.nnz += len(r)
 
-    # -- common variants: dense float32 products
+    # -- common variants: popcount products of packed bits
     def add_common(self, d1: np.ndarray, d2: np.ndarray | None, columns: np.ndarray) -> None:
         """Genotypes (rows x len(columns)) of common variants ``columns``; d2 None on a diagonal tile."""
-        from scipy import sparse
 
         def dense(side, d):
-            H = (d == 1).astype(np.float32)
-            Z = np.abs(d).astype(np.float32)  # z = |g| - 1 = g - 1 for a call, 0 for a missing call
-            Z -= np.float32(1.0)
             r, c = _coords(d < 0)
-            Mi = None
             if len(r):
-                Mi = sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=d.shape)
                 self._keep(side, "Md", r, columns[c])
-            return H, Z, Mi
+            return _pack_calls(d), (r, c)
 
-        H1, Z1, M1 = dense(1, d1)
-        H2, Z2, M2 = (H1, Z1, M1) if d2 is None else dense(2, d2)
-        self.hethet += H1 @ H2.T
-        self.rest -= Z1 @ Z2.T
-        if M2 is not None:
-            self.hmi1t += M2 @ H1.T
-        if M1 is not None:
-            self.hmi2 += M1 @ H2.T
+        P1, miss1 = dense(1, d1)
+        P2, miss2 = (P1, miss1) if d2 is None else dense(2, d2)
+        # HETHET += H_I H_J^T and rest += 2 IBS0, by popcounts of packed bits
+        _packed_products(*P1, *P2, self.hethet, self.rest, d2 is None)
+        # the het calls facing a missing call: hmi1t += Mi_J H_I^T, hmi2 += Mi_I H_J^T
+        from ._popcount import missing_het
+
+        if len(miss2[0]):
+            missing_het(*miss2, P1[0], self.hmi1t)
+        if len(miss1[0]):
+            missing_het(*miss1, P2[0], self.hmi2)
         if self.nnz > _SPARSE_FLUSH:
             self.flush()
 
@@ -366,15 +407,15 @@ class _TileCounts:
         # missing calls at common variants: only in MiMi (their HMi terms were taken per block)
         if D1.nnz and D2.nnz:
             _add_product(self.mimi, D1 @ D2.T)
-        # rare variants: HETHET, MiMi, HMi, MiH count in 2 IBS0 only at common ones (cancelled in rest)
+        # rare variants: HETHET, MiMi, HMi, MiH (for NSNP and the het counts)
         if H1.nnz and H2.nnz:
-            _add_product(self.hethet, H1 @ H2.T, self.rest)
+            _add_product(self.hethet, H1 @ H2.T)
         if M1.nnz and M2.nnz:
-            _add_product(self.mimi, M1 @ M2.T, self.rest)
+            _add_product(self.mimi, M1 @ M2.T)
         if H1.nnz and M2.nnz:
-            _add_product(self.hmi1, H1 @ M2.T, self.rest)
+            _add_product(self.hmi1, H1 @ M2.T)
         if M1.nnz and H2.nnz:
-            _add_product(self.hmi2, M1 @ H2.T, self.rest)
+            _add_product(self.hmi2, M1 @ H2.T)
         # rare IBS0 = a_i + a_j - A_I (2 A_J + H_J + Mi_J)^T - (H_I + Mi_I) A_J^T
         if A1.nnz:
             _add_product(self.rest, -2.0 * (A1 @ (2 * A2 + H2 + M2).T))
@@ -390,16 +431,13 @@ class _TileCounts:
         (i0, i1), (j0, j1) = self.rows, self.cols
         het1, miss1 = pre.het[i0:i1], pre.miss[i0:i1]
         het2, miss2 = pre.het[j0:j1], pre.miss[j0:j1]
-        (rh1, ra1, rm1), (rh2, ra2, rm2) = self.rare_sums[1], self.rare_sums[2]
+        ra1, ra2 = self.rare_sums[1][1], self.rare_sums[2][1]  # rare minor homozygotes per sample
         hmi1 = self.hmi1
         hmi1 += self.hmi1t.T
-        # 2 IBS0 per-sample terms: common variants [n_c - m1_c - h1_c]_i + [-m2_c - h2_c]_j,
-        # rare ones 2 a_i + 2 a_j (common counts = all-variant counts - rare counts)
-        v1 = (pre.n_variants - pre.n_rare) - (miss1 - rm1) - (het1 - rh1) + 2 * ra1
-        v2 = -(miss2 - rm2) - (het2 - rh2) + 2 * ra2
+        # 2 IBS0 = 2 x opposite homozygotes at common variants + the rare terms (in rest) + 2 a_i + 2 a_j
         ibs0 = self.rest
-        for term in (self.hethet, self.mimi, hmi1, self.hmi2, v1[:, None], v2[None, :]):
-            ibs0 += term
+        ibs0 += 2 * ra1[:, None]
+        ibs0 += 2 * ra2[None, :]
         ibs0 *= 0.5  # 2 IBS0 is even: exact
         nsnp = self.mimi
         nsnp += pre.n_variants - miss1[:, None] - miss2[None, :]
@@ -416,22 +454,26 @@ def _tile_counts(src: _Dosage, pre: _Prepass, rows: tuple[int, int], cols: tuple
     side = max(i1 - i0, j1 - j0, 1)
     step = int(max(1, min(block_size, BLOCK_GENOTYPES // side)))  # variants per block
     chunk = max(step, (READ_GENOTYPES // side) // step * step)    # variants per read (a file's rows)
+    # common variants are multiplied as packed bits, in larger blocks (a kernel call per block)
+    common_step = int(max(1, min(8 * block_size, PACK_GENOTYPES // side)))
     for r0 in range(0, M, chunk):
         r1 = min(M, r0 + chunk)
         D1 = src.block(i0, i1, r0, r1)
         D2 = None if acc.same else src.block(j0, j1, r0, r1)
-        for c0 in range(r0, r1, step):
-            c1 = min(r1, c0 + step)
-            d1 = D1[:, c0 - r0:c1 - r0]
-            d2 = None if D2 is None else D2[:, c0 - r0:c1 - r0]
-            sp = pre.rare[c0:c1]
-            if sp.all():
-                acc.add_rare(d1, d2, np.arange(c0, c1))
-            elif not sp.any():
-                acc.add_common(d1, d2, np.arange(c0, c1))
-            else:
-                for sel, add in ((sp, acc.add_rare), (~sp, acc.add_common)):
-                    add(d1[:, sel], None if d2 is None else d2[:, sel], np.flatnonzero(sel) + c0)
+        sp = pre.rare[r0:r1]
+        if sp.all() or not sp.any():
+            order = None
+        else:  # one gather per read puts the rare columns first (take: 5x boolean indexing)
+            order = np.concatenate([np.flatnonzero(sp), np.flatnonzero(~sp)])
+            D1 = D1.take(order, axis=1)
+            D2 = None if D2 is None else D2.take(order, axis=1)
+        columns = np.arange(r0, r1) if order is None else order + r0
+        n_rare = int(sp.sum())
+        for lo, hi, width, add in ((0, n_rare, step, acc.add_rare),
+                                   (n_rare, r1 - r0, common_step, acc.add_common)):
+            for c0 in range(lo, hi, width):
+                c1 = min(hi, c0 + width)
+                add(D1[:, c0:c1], None if D2 is None else D2[:, c0:c1], columns[c0:c1])
     return acc.counts()
 
 
@@ -572,7 +614,15 @@ def _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows,
     counts = _tile_counts if measure == "king" else _grm_tile_counts
     with _Dosage(dosage) as src:
         N, _ = src.shape
-        pre = _Prepass(src, sparse_fraction)
+        warm = None
+        if measure == "king" and N > 1:  # load the compiled kernels beside the first pass
+            import threading
+
+            warm = threading.Thread(target=_load_kernels, daemon=True)
+            warm.start()
+        pre = _Prepass(src, sparse_fraction, threads)
+        if warm is not None:
+            warm.join()
         tiles = (t for strip in _tiling(N, tile, strip_rows) for t in strip)
 
         def work(t):
@@ -781,6 +831,27 @@ def king_table(dosage, ids: Sequence[str], *, block_size: int = 4096,
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
+class _TsvRows:
+    """Writes pairs (a :func:`king_pairs` dict) as KING table rows, with pyarrow's CSV writer
+    (C++; pandas' ``to_csv`` took about half of a streamed table's time): the same text as
+    ``to_csv`` (shortest round-trip floats, NaN as an empty field, no quoting)."""
+
+    def __init__(self, ids: np.ndarray):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        self.pa, self.csv = pa, pacsv
+        self.ids = pa.array([str(x) for x in ids], pa.string())
+        self.options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
+
+    def __call__(self, fh, pairs: dict) -> None:
+        pa = self.pa
+        table = pa.table({"id1": self.ids.take(pa.array(pairs["i"])), "id2": self.ids.take(pa.array(pairs["j"])),
+                          **{k: pa.array(pairs[k]) for k in ("nsnp", "hethet", "ibs0")},
+                          "kinship": pa.array(pairs["kinship"], from_pandas=True)})  # NaN -> null
+        self.csv.write_csv(table, fh, self.options)
+
+
 def write_king_table(path, dosage, ids: Sequence[str], *, min_kinship: float | None = None,
                      keep_above: float | None = None, tile: int | None = None, block_size: int = 4096,
                      sparse_fraction: float = 0.03, threads: int = 1, measure: str = "king",
@@ -807,8 +878,9 @@ def write_king_table(path, dosage, ids: Sequence[str], *, min_kinship: float | N
     else:
         lowest = min_kinship if keep_above is None else min(float(min_kinship), float(keep_above))
     kept = []
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-        pd.DataFrame(columns=KING_COLUMNS).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+    write = _TsvRows(ids)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(("\t".join(KING_COLUMNS) + "\n").encode())
         for p in king_pairs(dosage, min_kinship=lowest, tile=tile, block_size=block_size,
                             sparse_fraction=sparse_fraction, threads=threads, measure=measure,
                             keep_nan=keep_identical and keep_above is not None):
@@ -822,8 +894,7 @@ def write_king_table(path, dosage, ids: Sequence[str], *, min_kinship: float | N
                 sel = p["kinship"] >= min_kinship
                 p = {k: v[sel] for k, v in p.items()}
             if len(p["i"]):
-                _pair_frame(p, ids).to_csv(fh, sep="\t", index=False, header=False, na_rep="",
-                                           lineterminator="\n")
+                write(fh, p)
     if kept:
         table = pd.concat(kept, ignore_index=True)
     else:

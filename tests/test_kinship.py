@@ -363,7 +363,13 @@ def test_written_table_is_king_table_as_tsv(tmp_path, tile, floor, keep_above):
     np.save(tmp_path / "dosage.npy", d)
     n, kept = write_king_table(tmp_path / "kinship.tsv", tmp_path / "dosage.npy", ids, min_kinship=floor,
                                keep_above=keep_above, tile=tile, block_size=64)
-    assert (tmp_path / "kinship.tsv").read_bytes() == (tmp_path / "expected.tsv").read_bytes()
+    # the same text as pandas' to_csv, but for integral floats ("0" for "0.0"): the values are
+    # equal bit for bit (shortest round-trip floats), NaN an empty field, nothing quoted
+    text = (tmp_path / "kinship.tsv").read_text()
+    assert text.replace(".0\n", "\n") == (tmp_path / "expected.tsv").read_text().replace(".0\n", "\n")
+    got = pd.read_csv(tmp_path / "kinship.tsv", sep="\t")
+    pd.testing.assert_frame_equal(got, pd.read_csv(tmp_path / "expected.tsv", sep="\t"))
+    assert '"' not in text and text.startswith("\t".join(KING_COLUMNS) + "\n")
     assert n == 23 * 22 // 2
     assert kept.columns.tolist() == KING_COLUMNS
     want = full.iloc[:0] if keep_above is None else full[full["kinship"] > keep_above]
@@ -676,3 +682,36 @@ def test_accuracy_by_relatedness_bins():
     assert accuracy_by_relatedness(obs, obs, mk, bins=(-1, 0, 1))["n"].tolist() == [(mk < 0).sum(), (mk >= 0).sum()]
     with pytest.raises(ValueError, match="increasing"):
         accuracy_by_relatedness(obs, pred, mk, bins=(0.1, 0.0))
+
+
+@pytest.mark.parametrize("n_variants", [1, 63, 64, 130])
+def test_packed_popcount_products_equal_the_indicator_products(n_variants):
+    """The common-variant kernel (popcounts of packed bits) against the float products it
+    replaces: HETHET = H1 H2^T, 2 IBS0 (opposite homozygotes, from Z1 Z2^T with z = g - 1, 0 at a
+    missing call, and from the REF x ALT products), and the het calls
+    facing a missing call (Mi2 H1^T); one block against another and a block against itself
+    (each pair once, mirrored), over variant counts around a 64-bit word."""
+    from seq2pheno._popcount import missing_het, packed_products
+    from seq2pheno.kinship import _coords, _pack_calls
+
+    rng = np.random.default_rng(n_variants)
+    d1 = rng.integers(-1, 3, (7, n_variants)).astype(np.int8)
+    d2 = rng.integers(-1, 3, (5, n_variants)).astype(np.int8)
+
+    def h(d):
+        return (d == 1).astype(float)
+
+    def z(d):
+        return np.where(d < 0, 0, d - 1).astype(float)
+
+    for a, b, same in ((d1, d2, False), (d1, d1, True)):
+        hethet, rest = np.zeros((len(a), len(b))), np.zeros((len(a), len(b)))
+        packed_products(*_pack_calls(a), *_pack_calls(b), hethet, rest, same)
+        np.testing.assert_array_equal(hethet, h(a) @ h(b).T)
+        # twice the sites with opposite homozygotes: (both homozygous - Z Z^T), z = g - 1
+        both_hom = ((a == 0) | (a == 2)).astype(float) @ ((b == 0) | (b == 2)).astype(float).T
+        np.testing.assert_array_equal(rest, both_hom - z(a) @ z(b).T)
+        np.testing.assert_array_equal(rest / 2, (a == 0) * 1.0 @ (b == 2).T + (a == 2) * 1.0 @ (b == 0).T)
+        facing = np.zeros((len(b), len(a)))
+        missing_het(*_coords(b < 0), _pack_calls(a)[0], facing)
+        np.testing.assert_array_equal(facing, (b < 0).astype(float) @ h(a).T)
