@@ -243,8 +243,8 @@ class _Prepass:
         self.n_rare = int(self.rare.sum())
 
 
-def _add_product(acc: np.ndarray, prod, minus: np.ndarray | None = None) -> None:
-    """acc += prod (and minus -= prod): prod a dense array or a sparse matrix (added by entries)."""
+def _add_product(acc: np.ndarray, prod) -> None:
+    """acc += prod: prod a dense array or a sparse matrix (added by entries)."""
     if not isinstance(prod, np.ndarray):
         if prod.nnz == 0:
             return
@@ -253,12 +253,8 @@ def _add_product(acc: np.ndarray, prod, minus: np.ndarray | None = None) -> None
         else:
             coo = prod.tocoo()
             acc[coo.row, coo.col] += coo.data
-            if minus is not None:
-                minus[coo.row, coo.col] -= coo.data
             return
     acc += prod
-    if minus is not None:
-        minus -= prod
 
 
 def _coords(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -294,17 +290,6 @@ def _load_kernels() -> None:
     missing_het(np.zeros(1, np.int32), np.zeros(1, np.int32), bits, acc)
 
 
-def _packed_products(h1, o1, a1, h2, o2, a2, hethet: np.ndarray, ibs0_twice: np.ndarray, same: bool) -> None:
-    """hethet += H_I H_J^T (sites where both are heterozygous) and ibs0_twice += 2 x the sites
-    with opposite homozygotes (both homozygous, ALT bits differing), from :func:`_pack_calls`
-    bit sets, exactly. ``same``: both sides are the same rows (each pair counted once).
-    Compiled with numba (nogil: tiles run in parallel threads); two popcounts per 64 variants
-    and pair."""
-    from ._popcount import packed_products  # numba, compiled (and cached) on first use
-
-    packed_products(h1, o1, a1, h2, o2, a2, hethet, ibs0_twice, same)
-
-
 _KINDS = ("H", "A", "Mi", "Md")  # rare het, rare minor hom, rare missing; missing at common variants
 
 
@@ -327,8 +312,8 @@ class _TileCounts:
         self.same = rows == cols
         self.hethet, self.mimi, self.hmi1 = np.zeros((h, w)), np.zeros((h, w)), np.zeros((h, w))
         self.hmi2, self.rest, self.hmi1t = np.zeros((h, w)), np.zeros((h, w)), np.zeros((w, h))
-        # rare-variant het, minor-hom and missing counts of each row (side 1) and column (side 2)
-        self.rare_sums = {1: np.zeros((3, h)), 2: np.zeros((3, w))}
+        # rare-variant minor-hom counts of each row (side 1) and column (side 2)
+        self.rare_minor = {1: np.zeros(h), 2: np.zeros(w)}
         self._clear()
 
     def _clear(self) -> None:
@@ -343,20 +328,19 @@ class _TileCounts:
     # -- common variants: popcount products of packed bits
     def add_common(self, d1: np.ndarray, d2: np.ndarray | None, columns: np.ndarray) -> None:
         """Genotypes (rows x len(columns)) of common variants ``columns``; d2 None on a diagonal tile."""
+        from ._popcount import missing_het, packed_products  # numba, compiled (and cached) on first use
 
-        def dense(side, d):
+        def side_bits(side, d):
             r, c = _coords(d < 0)
             if len(r):
                 self._keep(side, "Md", r, columns[c])
             return _pack_calls(d), (r, c)
 
-        P1, miss1 = dense(1, d1)
-        P2, miss2 = (P1, miss1) if d2 is None else dense(2, d2)
-        # HETHET += H_I H_J^T and rest += 2 IBS0, by popcounts of packed bits
-        _packed_products(*P1, *P2, self.hethet, self.rest, d2 is None)
+        P1, miss1 = side_bits(1, d1)
+        P2, miss2 = (P1, miss1) if d2 is None else side_bits(2, d2)
+        # HETHET += H_I H_J^T and rest += 2 IBS0 (opposite homozygotes), by popcounts
+        packed_products(*P1, *P2, self.hethet, self.rest, d2 is None)
         # the het calls facing a missing call: hmi1t += Mi_J H_I^T, hmi2 += Mi_I H_J^T
-        from ._popcount import missing_het
-
         if len(miss2[0]):
             missing_het(*miss2, P1[0], self.hmi1t)
         if len(miss1[0]):
@@ -397,11 +381,11 @@ class _TileCounts:
         X2 = X1 if self.same else {k: csr(2, k) for k in _KINDS}
 
         def sums(X):
-            return np.stack([np.asarray(X[k].sum(axis=1)).ravel() for k in ("H", "A", "Mi")])
+            return np.asarray(X["A"].sum(axis=1)).ravel()
 
         s1 = sums(X1)
-        self.rare_sums[1] += s1
-        self.rare_sums[2] += s1 if self.same else sums(X2)
+        self.rare_minor[1] += s1
+        self.rare_minor[2] += s1 if self.same else sums(X2)
         H1, A1, M1, D1 = (X1[k] for k in _KINDS)
         H2, A2, M2, D2 = (X2[k] for k in _KINDS)
         # missing calls at common variants: only in MiMi (their HMi terms were taken per block)
@@ -431,7 +415,7 @@ class _TileCounts:
         (i0, i1), (j0, j1) = self.rows, self.cols
         het1, miss1 = pre.het[i0:i1], pre.miss[i0:i1]
         het2, miss2 = pre.het[j0:j1], pre.miss[j0:j1]
-        ra1, ra2 = self.rare_sums[1][1], self.rare_sums[2][1]  # rare minor homozygotes per sample
+        ra1, ra2 = self.rare_minor[1], self.rare_minor[2]  # rare minor homozygotes per sample
         hmi1 = self.hmi1
         hmi1 += self.hmi1t.T
         # 2 IBS0 = 2 x opposite homozygotes at common variants + the rare terms (in rest) + 2 a_i + 2 a_j
