@@ -54,6 +54,26 @@ def test_planted_motif_is_recovered_as_pwm(padding):
     assert len(f0["top_positions"]) == 5
 
 
+def test_default_threshold_keeps_near_exact_windows_only():
+    """A filter scoring +1 per matching base and -1 per other fires 5 on the motif and 3 on a
+    window with one mismatch (0.6 of its maximum): the default 0.7 keeps only the exact motif windows, so the
+    PFM is the motif itself, while Basset's 0.5 also stacks the one-mismatch windows."""
+    x = planted(n=200, length=30, seed=3)
+    model = motif_model()
+    k, b = model.layers[0].get_weights()
+    b[0] = 0.0                                   # exact motif -> 5, one mismatch -> 3
+    model.layers[0].set_weights([k, b])
+    acts = F.filter_activations(model, x)[:, :, 0]
+    assert acts.max() == pytest.approx(5.0) and np.any(np.isclose(acts, 3.0))
+    strict = F.filter_pwms(model, x)[0]
+    assert strict["n_hits"] == int(np.isclose(acts, 5.0).sum())
+    np.testing.assert_allclose(strict["pfm"].max(axis=1), 1.0)
+    loose = F.filter_pwms(model, x, threshold_fraction=0.5)[0]
+    assert loose["n_hits"] == int((acts > 2.5).sum()) > strict["n_hits"]
+    assert loose["pfm"].max(axis=1).min() < 0.95
+    assert "".join("ACGT"[i] for i in loose["pfm"].argmax(axis=1)) == MOTIF
+
+
 def test_kernel_one_has_no_pwms():
     model = keras.Sequential([keras.Input((10, 4)), KL.Conv1D(2, 1), KL.Flatten(), KL.Dense(1)])
     assert F.filter_pwms(model, np.zeros((3, 10, 4), np.float32)) == []
