@@ -35,8 +35,8 @@ CAPTIONS = {
     "logo": "The top positions by ISM importance as a logo: letters above the line raise the "
             "phenotype when put there, letters below lower it (height = mean change in "
             "phenotype units, relative to each sequence's own base).",
-    "filters": "First-layer filters as motifs: the input windows where each filter fires "
-               "strongly, stacked into a position frequency matrix (letter height in bits). "
+    "filters": "First-layer filters as motifs: the input windows where each filter reaches "
+               "at least 70 % of its highest activation, stacked into a position frequency matrix (letter height in bits). "
                "Filters are ordered by influence, not by information content: a sharp motif "
                "need not matter, and redundant filters can share one motif and its influence.",
     "interactions": "Pairwise epistasis between the top positions: the mean absolute "
