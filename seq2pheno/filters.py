@@ -4,7 +4,8 @@ The first layer of a seq2pheno CNN is a ``Conv1D`` reading the one-hot input dir
 each of its filters scans the sequence for a short pattern. This module
 
 * computes the filters' activations (:func:`filter_activations`);
-* stacks the input windows where a filter fires strongly into a position frequency matrix
+* stacks the input windows where a filter reaches :data:`HIT_FRACTION` of its highest
+  activation into a position frequency matrix
   (:func:`filter_pwms`, Kelley et al. 2016, Basset) and exports them in the MEME minimal
   motif format (:func:`write_meme`, :func:`read_meme`) for Tomtom or tangermeme;
 * measures each filter's influence on the predictions by nullification
@@ -26,10 +27,13 @@ import pandas as pd
 
 from .atomic import write_text
 
-__all__ = ["first_conv_layer", "filter_activations", "filter_pwms", "write_meme",
+__all__ = ["HIT_FRACTION", "first_conv_layer", "filter_activations", "filter_pwms", "write_meme",
            "read_meme", "filter_influence"]
 
 _ALPHABET = "ACGT"
+#: A window is a filter's hit where it reaches this fraction of the filter's highest activation
+#: over the set (:func:`filter_pwms`).
+HIT_FRACTION = 0.7
 _IDENTITY_LAYERS = ("Dropout", "SpatialDropout1D", "GaussianDropout", "GaussianNoise",
                     "AlphaDropout", "InputLayer")
 
@@ -119,7 +123,7 @@ def _activation_chunks(conv, x, step: int):
         yield s, xb, _np(conv(xb)).astype(np.float32)
 
 
-def filter_pwms(model, x, *, threshold_fraction: float = 0.7, min_hits: int = 10,
+def filter_pwms(model, x, *, threshold_fraction: float = HIT_FRACTION, min_hits: int = 10,
                 top_n: int = 5, batch_size: int = 256, memory_mb: float | None = None
                 ) -> list[dict]:
     """Position frequency matrices of the first-layer filters (kernel longer than 1).

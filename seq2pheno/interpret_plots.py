@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from .filters import HIT_FRACTION
+
 __all__ = ["CAVEAT", "CAPTIONS", "importance_plot", "global_map_heatmap",
            "top_positions_logo", "filter_logos", "interaction_heatmap", "saliency_vs_ism",
            "manhattan_plot", "position_effects_logo", "kmer_effects_plot"]
@@ -36,7 +38,8 @@ CAPTIONS = {
             "phenotype when put there, letters below lower it (height = mean change in "
             "phenotype units, relative to each sequence's own base).",
     "filters": "First-layer filters as motifs: the input windows where each filter reaches "
-               "at least 70 % of its highest activation, stacked into a position frequency matrix (letter height in bits). "
+               f"at least {HIT_FRACTION:.0%} of its highest activation, stacked into a position "
+               "frequency matrix (letter height in bits). "
                "Filters are ordered by influence, not by information content: a sharp motif "
                "need not matter, and redundant filters can share one motif and its influence.",
     "interactions": "Pairwise epistasis between the top positions: the mean absolute "

@@ -380,12 +380,9 @@ class _TileCounts:
         X1 = {k: csr(1, k) for k in _KINDS}
         X2 = X1 if self.same else {k: csr(2, k) for k in _KINDS}
 
-        def sums(X):
-            return np.asarray(X["A"].sum(axis=1)).ravel()
-
-        s1 = sums(X1)
+        s1 = np.asarray(X1["A"].sum(axis=1)).ravel()
         self.rare_minor[1] += s1
-        self.rare_minor[2] += s1 if self.same else sums(X2)
+        self.rare_minor[2] += s1 if self.same else np.asarray(X2["A"].sum(axis=1)).ravel()
         H1, A1, M1, D1 = (X1[k] for k in _KINDS)
         H2, A2, M2, D2 = (X2[k] for k in _KINDS)
         # missing calls at common variants: only in MiMi (their HMi terms were taken per block)

@@ -56,8 +56,9 @@ def test_planted_motif_is_recovered_as_pwm(padding):
 
 def test_default_threshold_keeps_near_exact_windows_only():
     """A filter scoring +1 per matching base and -1 per other fires 5 on the motif and 3 on a
-    window with one mismatch (0.6 of its maximum): the default 0.7 keeps only the exact motif windows, so the
-    PFM is the motif itself, while Basset's 0.5 also stacks the one-mismatch windows."""
+    window with one mismatch (0.6 of its maximum): the default 0.7 keeps only the exact motif
+    windows, so the PFM is the motif itself, while Basset's 0.5 also stacks the one-mismatch
+    windows."""
     x = planted(n=200, length=30, seed=3)
     model = motif_model()
     k, b = model.layers[0].get_weights()
