@@ -202,6 +202,9 @@ PRESETS["positional_cnn"] = copy.deepcopy(PRESETS["default"])
 # / 0.55 on seeds 1-3 (LassoCV 0.47 / 0.48 / 0.54); on 100 LARS markers 0.45 / 0.25 / 0.47;
 # on the 100 most correlated ones 0.40 / 0.36. `default` on a genotype cohort chooses between
 # the two networks by validation loss, so polygenic traits keep every marker.
+# An additive path beside the network (a linear Dense(1) on the 50 screened markers, L2 1e-3,
+# added to the network's output: wide & deep) did not close seed 2's gap: test R² 0.34 against
+# 0.36 without it (LassoCV 0.48), so it was not added.
 PRESETS["genotype_screen_cnn"] = dict(copy.deepcopy(PRESETS["genotype_cnn"]), screen=50)
 
 
