@@ -307,6 +307,8 @@ def search_worker(paths: dict, name: str, entry: dict, search_settings: dict, se
     def objective(trial_entry: dict, trial) -> float:
         spec = models.resolve_spec(name, trial_entry)
         kind = models.kind(spec, name)
+        if spec.get("refit"):            # a trial is judged on validation: the refit would be wasted
+            spec = dict(spec, refit=False)
         keras.backend.clear_session()
         start = time.perf_counter()
         log.info("trial %d: %s", trial.number, json.dumps(trial.params, default=str))
@@ -406,7 +408,7 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
     GBLUP adds its ``reliability`` (1 - PEV / sigma2_g G_ii), and its intervals are scaled by
     each sample's predictive SD (:func:`seq2pheno.reliability.gblup_scale`). With a haplotype tensor a sample's
     prediction is the mean of its rows' predictions; every output has one row per sample. A kind
-    fitted on training and validation samples (gblup, sparse) is scored on validation by its
+    fitted on training and validation samples (gblup, sparse, a network with ``refit``) is scored on validation by its
     held-out predictions (:func:`seq2pheno.models.held_out_predictions`), never in-sample.
 
     ``ensemble`` (``members``, ``over``; :mod:`seq2pheno.ensemble`): paths['networks'] are the
@@ -435,7 +437,8 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
         files = list(paths["networks"])
         if len(files) != int(ensemble["members"]):
             raise ValueError(f"an ensemble of {ensemble['members']} members got {len(files)} artefacts")
-        preds = np.stack([models.KINDS[kind].predict(models.load_trained(f, kind), everyone) for f in files])
+        preds = np.stack([_predict_held_out(models.load_trained(f, kind), kind, everyone, design, log)
+                          for f in files])
         predicted, sd = combine(preds)
         member_metrics = [metrics_by_split(y[phenotyped], p[phenotyped], design.split[phenotyped])
                           for p in preds]
@@ -452,14 +455,8 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
                      over, float(np.nanmedian(sd)))
     else:
         model = models.load_trained(paths["model"], kind)
-        predicted = models.KINDS[kind].predict(model, everyone)
+        predicted = _predict_held_out(model, kind, everyone, design, log)
         held = models.held_out_predictions(model)
-        if held is not None:              # fitted on train + valid: its held-out validation predictions
-            pos = np.flatnonzero(va)
-            match = held.reindex(design.ids[pos].astype(str))
-            found = match.notna().to_numpy()
-            predicted[pos[found]] = match.to_numpy()[found]
-            log.info("validation predictions of %d of %d samples from the fit without them", found.sum(), len(pos))
         scales = {}
         if kind == "gblup":               # scaled by each sample's predictive SD (reliability.py)
             from .models.gblup import pev_basis
@@ -499,6 +496,23 @@ def evaluate(paths: dict, kind: str | None = None, level: float = 0.9, *, out: d
             log.info("%s: n = %d, R² = %.4f, Pearson r = %.4f", name, m["n"], m["r2"], m["pearson_r"])
     if len(unphenotyped):
         log.info("scored %d unphenotyped samples", len(unphenotyped))
+
+
+def _predict_held_out(model, kind: str, everyone, design, log) -> np.ndarray:
+    """(n,) predictions of every sample of ``design``; a model fitted on training *and*
+    validation samples (gblup, sparse, a refitted network) scores the validation samples it kept
+    apart by the fit without them (:func:`seq2pheno.models.held_out_predictions`), never in-sample."""
+    from . import models
+
+    predicted = models.KINDS[kind].predict(model, everyone)
+    held = models.held_out_predictions(model)
+    if held is not None:
+        ids = design.ids.astype(str)
+        match = held.reindex(ids)
+        found = match.notna().to_numpy()
+        predicted[found] = match.to_numpy()[found]
+        log.info("validation predictions of %d samples from the fit without them", int(found.sum()))
+    return predicted
 
 
 def _out_of_fold(design, preds: np.ndarray, split_paths: list) -> tuple[np.ndarray, np.ndarray]:

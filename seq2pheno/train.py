@@ -317,7 +317,7 @@ def _restore_state(model, meta, arrays, *, train_ds, stopper, reducer, epoch_log
 
 def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weights=None,
             seed: int = 0, log: logging.Logger | None = None, backup_dir=None, positions=None,
-            callbacks=()):
+            callbacks=(), schedule=None):
     """Train the CNN of ``spec`` on rows ``train_idx`` of ``onehot``; early-stop on ``valid_idx``.
 
     onehot: ``N x L x 4`` float32 array or TensorFile (never loaded whole).
@@ -339,6 +339,10 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     callbacks: extra Keras callbacks, run after the built-in ones each epoch (a search trial's
     pruning callback, :func:`seq2pheno.search.PruningCallback`).
 
+    schedule: None, or the learning rate of each epoch (a refit, :func:`learning_rates`):
+    exactly ``len(schedule)`` epochs at those rates, without early stopping or validation rows
+    (``valid_idx`` may be empty; ``val_loss`` is NaN) and without a backup.
+
     backup_dir: None (no backup) or a folder where the whole training state is written at the
     end of every epoch (``state.npz``, atomically). A run that finds a backup of the same
     training (same spec, seed, rows, targets, weights) there resumes after its last completed
@@ -358,7 +362,7 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     y_valid = np.asarray(y_valid, dtype=np.float64)
     if len(train_idx) != len(y_train) or len(valid_idx) != len(y_valid):
         raise ValueError("indices and phenotypes must have the same length")
-    if len(train_idx) < 2 or len(valid_idx) < 1:
+    if len(train_idx) < 2 or (len(valid_idx) < 1 and schedule is None):
         raise ValueError(f"too few samples to train: {len(train_idx)} train, "
                          f"{len(valid_idx)} valid")
     if weights is not None:
@@ -380,8 +384,22 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
     train_ds = one_hot_batches(onehot, train_idx, zt, weights, batch_size=bs, shuffle=True,
                                seed=seed,
                                rc_augment=spec.get("reverse_complement") == "augment")
+    epoch_log = _epoch_logger(log, spec["epochs"] if schedule is None else len(schedule))
+    if schedule is not None:
+        rates = [float(r) for r in schedule]
+        if not rates:
+            raise ValueError("a refit schedule needs at least one epoch")
+        if log is not None:
+            log.info("refit %s: %d train samples, %d epochs at the learning rates of the early-"
+                     "stopped run, mean %.4g sd %.4g", model.name, len(train_idx), len(rates), mean, sd)
+        model.fit(train_ds, epochs=len(rates), verbose=0, shuffle=False,
+                  callbacks=[keras.callbacks.LearningRateScheduler(lambda e, lr: rates[e]), epoch_log,
+                             *callbacks])
+        history = pd.DataFrame(epoch_log.rows,
+                               columns=["epoch", "loss", "val_loss", "learning_rate", "seconds"])
+        history["best"] = history["epoch"] == len(rates)
+        return _to_phenotype_scale(model, onehot, mean, sd), history
     valid_ds = one_hot_batches(onehot, valid_idx, zv, batch_size=max(bs, 1024))
-    epoch_log = _epoch_logger(log, spec["epochs"])
     stopper = keras.callbacks.EarlyStopping(monitor="val_loss", patience=spec["patience"],
                                             min_delta=spec.get("min_delta", 0.0),
                                             restore_best_weights=True)
@@ -432,11 +450,28 @@ def fit_cnn(spec: dict, onehot, train_idx, valid_idx, y_train, y_valid, *, weigh
                  float(history.loc[history["best"], "val_loss"].min()) if len(history) else
                  float("nan"))
 
-    final = keras.Sequential(
+    return _to_phenotype_scale(model, onehot, mean, sd), history
+
+
+def _to_phenotype_scale(model, onehot, mean: float, sd: float):
+    """``model`` followed by ``Rescaling(sd, mean)``: predictions on the phenotype's scale."""
+    import keras
+
+    return keras.Sequential(
         [keras.Input(shape=tuple(onehot.shape[1:]), name="input")] + list(model.layers)
         + [keras.layers.Rescaling(scale=sd, offset=mean, name="to_phenotype_scale")],
         name=model.name)
-    return final, history
+
+
+def learning_rates(history: pd.DataFrame, first: float) -> list[float]:
+    """The learning rate of each epoch up to the best one of an early-stopped ``history``
+    (:func:`fit_cnn`), ``first`` the spec's: the schedule of a refit. The history records the
+    rate at the end of each epoch, after ReduceLROnPlateau, so epoch e ran at the rate recorded
+    for epoch e - 1."""
+    best = history.index[history["best"].to_numpy(dtype=bool)]
+    n = int(history.loc[best[0], "epoch"]) if len(best) else len(history)
+    recorded = history["learning_rate"].to_numpy(dtype=float)
+    return [float(first)] + [float(r) for r in recorded[:max(n - 1, 0)]]
 
 
 def predict(model, onehot, idx=None, batch_size: int = 1024) -> np.ndarray:

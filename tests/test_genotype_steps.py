@@ -773,6 +773,18 @@ def test_haplotype_cohort_import_impute_ridge_evaluate_and_predict(phased, cohor
     in_sample = models.predict(models.load_trained(gpaths["model"]), Rows(y, [r for s in valid_ids for r in
                                                                         (2 * row_of[s], 2 * row_of[s] + 1)], k=2))
     assert not np.allclose(gpred.loc[valid_ids, "predicted"], in_sample)
+    # so is a refitted network (two haplotype rows per sample), through the same evaluation
+    cpaths = dict(paths, model=str(d / "cnn.keras"))
+    spec = {"name": "net", "type": "cnn", "conv": [{"filters": 1, "kernel_size": 1, "activation": "linear"}],
+            "dense": [{"units": 4}], "epochs": 4, "patience": 2, "batch_size": 16, "refit": True}
+    steps.train(cpaths, spec, 0, out={"model": cpaths["model"], "history": str(d / "c.tsv")}, log=LOG)
+    cev = {k: str(d / f"cnn_{Path(v).name}") for k, v in ev.items()}
+    steps.evaluate(cpaths, "cnn", out=cev, log=LOG)
+    held = models.held_out_predictions(models.load_trained(cpaths["model"]))
+    cpred = pd.read_csv(cev["predictions"], sep="\t", dtype={"id": str}).set_index("id")
+    assert sorted(held.index) == sorted(valid_ids)
+    np.testing.assert_allclose(cpred.loc[valid_ids, "predicted"], held.loc[valid_ids], rtol=1e-9)
+    assert pd.read_csv(d / "c.tsv", sep="\t")["val_loss"].notna().all()    # the early-stopped run's
 
     # new samples: a phased VCF -> two rows each, averaged; an unphased one -> one clear error
     sub = subset_cohort(cohort, [3, 9])

@@ -235,3 +235,55 @@ def test_screen_positions_is_joint_not_marginal():
     five = screen_positions(x, np.arange(n), y, 5)
     assert len(five) == 5 and set(two) <= set(five) and list(five) == sorted(five)
     assert len(screen_positions(x, np.arange(n), y, 100)) == length
+
+
+def test_refit_trains_on_train_and_valid_and_keeps_held_out_validation_predictions(tmp_path):
+    """refit: a second network trained on training + validation samples for the early-stopped
+    run's epochs at its learning rates; the validation samples are scored by the first fit
+    (equal to a fit without refit), through save/load, and never in-sample."""
+    from seq2pheno import models
+    from seq2pheno.models import Rows, cnn
+    from seq2pheno.train import learning_rates
+
+    rng = np.random.default_rng(0)
+    n, length = 160, 12
+    d = rng.integers(0, 3, (n, length)).astype(np.float32)
+    x = np.zeros((n, length, 4), np.float32)
+    x[:, :, 0], x[:, :, 1] = 1 - d / 2, d / 2
+    y = d[:, 2] - 0.7 * d[:, 9] + 0.3 * rng.normal(size=n)
+    ids = np.array([f"s{i}" for i in range(n)])
+    train = Rows(x, np.arange(100), y[:100], ids=ids[:100])
+    valid = Rows(x, np.arange(100, 130), y[100:130], ids=ids[100:130])
+    base = {"type": "cnn", "conv": [{"filters": 1, "kernel_size": 1, "activation": "linear"}],
+            "dense": [{"units": 4}], "epochs": 12, "patience": 3, "reduce_lr_patience": 2,
+            "batch_size": 16, "learning_rate": 1e-2}
+    plain, history = cnn.fit(train, valid, models.resolve_spec("m", dict(base)), seed=1, log=None)
+    refit, history2 = cnn.fit(train, valid, models.resolve_spec("m", dict(base, refit=True)), seed=1, log=None)
+    # the early-stopped run is the same; its history is the one returned (selection reads it)
+    np.testing.assert_allclose(history["val_loss"], history2["val_loss"], rtol=1e-5)
+    held = models.held_out_predictions(refit)
+    assert list(held.index) == list(valid.ids)
+    np.testing.assert_allclose(held.to_numpy(), cnn.predict(plain, valid), rtol=1e-5, atol=1e-5)
+    assert models.held_out_predictions(plain) is None
+    # the refit saw the validation samples: it is another network, closer to them in-sample
+    own = cnn.predict(refit, valid)
+    assert not np.allclose(own, held.to_numpy(), atol=1e-3)
+    rates = learning_rates(history, base["learning_rate"])
+    assert len(rates) == int(history.loc[history["best"], "epoch"].iloc[0]) and rates[0] == 1e-2
+    cnn.save(refit, tmp_path / "model.keras")
+    again = models.load_trained(tmp_path / "model.keras")
+    np.testing.assert_array_equal(models.held_out_predictions(again).to_numpy(), held.to_numpy())
+    np.testing.assert_allclose(cnn.predict(again, valid), own, atol=1e-6)
+    cnn.save(plain, tmp_path / "plain.keras")
+    assert models.held_out_predictions(models.load_trained(tmp_path / "plain.keras")) is None
+
+
+def test_learning_rates_replay_the_plateau_schedule():
+    """Epoch e ran at the rate recorded at the end of epoch e - 1 (after ReduceLROnPlateau)."""
+    import pandas as pd
+
+    from seq2pheno.train import learning_rates
+
+    h = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "learning_rate": [1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4],
+                      "best": [False, False, True, False, False]})
+    assert learning_rates(h, 1e-3) == [1e-3, 1e-3, 5e-4]

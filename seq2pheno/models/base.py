@@ -258,8 +258,14 @@ def attach_held_out(model: dict, valid: Rows, predicted) -> dict:
 def held_out_predictions(model) -> pd.Series | None:
     """Validation predictions of a fit without the validation samples (id -> prediction), or
     None when the model's own predictions of them are held out already (every kind fitted on
-    training samples only)."""
-    if not isinstance(model, dict) or model.get("valid_ids") is None:
+    training samples only). A refitted network (``refit``) carries them as ``held_out``
+    (ids, predictions)."""
+    if not isinstance(model, dict):
+        held = getattr(model, "held_out", None)
+        if held is None:
+            return None
+        return pd.Series(np.asarray(held[1], dtype=np.float64), index=np.asarray(held[0]).astype(str))
+    if model.get("valid_ids") is None:
         return None
     return pd.Series(np.asarray(model["valid_predicted"], dtype=np.float64),
                      index=np.asarray(model["valid_ids"]).astype(str))
