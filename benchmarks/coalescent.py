@@ -18,7 +18,7 @@ thinning); the ``N x M x 4`` float32 tensor of ``benchmarks/genomic_baselines.py
 ``seq2pheno.models`` (``fit(train, valid, spec, seed=0)``), and ``LassoCV(cv=5,
 random_state=0)`` on the train + validation dosages. "best" is the registry model with the
 lowest validation MSE, as the workflow chooses; gblup and sparse make their final fit on
-train + validation (as do the genotype networks, `refit`), and their validation figures (marked ``*``) are those of their fit on the
+train + validation (as does the screened network, `refit`), and their validation figures (marked ``*``) are those of their fit on the
 training samples alone (``seq2pheno.models.held_out_predictions``); the best by test R² is
 printed as well. R² is
 scikit-learn's ``r2_score`` on the original phenotype scale; seconds are fit + predict.

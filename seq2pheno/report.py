@@ -573,7 +573,7 @@ def _glossary() -> str:
          "H² for simulated cohorts, or the repeatability between replicate measurements."),
         ("Training / validation / test split", "Training samples fit the model; validation samples choose "
          "when to stop and which model is best; test samples are touched once, to report the score. "
-         "GBLUP, the sparse model and a network with refit (the genotype networks) then make their final "
+         "GBLUP, the sparse model and a network with refit (the screened genotype network) then make their final "
          "fit on training and validation samples together; their validation scores come from the fit "
          "without them, so every choice made on validation stays out of sample."),
         ("CNN", "Convolutional neural network: learns short sequence patterns (motifs) and how they combine."),
