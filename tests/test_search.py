@@ -406,3 +406,23 @@ def test_a_changed_cohort_starts_a_new_study(tmp_path):
     assert name != steps.search_study_name("m", STEP_ENTRY, STEP_SEARCH, 1, paths)
     changed = write_fold(tmp_path / "a", test_shift=1.0)
     assert name != steps.search_study_name("m", STEP_ENTRY, STEP_SEARCH, 0, changed)
+
+
+def test_trials_of_a_refit_entry_train_once(tmp_path, monkeypatch):
+    """A trial is judged on validation only, so an entry's ``refit`` (a second training on
+    training + validation) is switched off inside trials; the entry keeps it."""
+    from seq2pheno import models
+
+    cnn = models.KINDS["cnn"]
+    seen = []
+    original = cnn.fit
+
+    def recording_fit(train, valid, spec, **kwargs):
+        seen.append(spec.get("refit"))
+        return original(train, valid, spec, **kwargs)
+
+    monkeypatch.setattr(cnn, "fit", recording_fit)
+    monkeypatch.setitem(globals(), "STEP_ENTRY", dict(STEP_ENTRY, refit=True))
+    trials, best, _ = run_search(tmp_path, write_fold(tmp_path))
+    assert len(trials) == 3 and seen == [False, False, False]
+    assert best["entry"].get("refit") is True
