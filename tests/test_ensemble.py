@@ -143,6 +143,31 @@ def test_a_seed_ensemble_is_the_mean_of_its_members_with_intervals_scaled_by_the
                        out=out, log=LOG, ensemble={"members": 3, "over": "seeds"})
 
 
+def test_a_seed_ensemble_of_refit_members_scores_validation_by_their_held_out_fits(tmp_path):
+    """Members that refit on training + validation are averaged on validation through their
+    early-stopped fits (never in-sample), so the intervals are calibrated out of sample."""
+    from seq2pheno import models, steps
+
+    paths = write_fold(tmp_path / "fold")
+    entry = dict(STEP_ENTRY, refit=True)
+    plan = {"members": 2, "over": "seeds", "seed": 0, "entry": entry}
+    model = {"model": str(tmp_path / "model.keras"), "history": str(tmp_path / "history.tsv")}
+    steps.train(paths, {"name": "ens", **entry}, 0, out=model, log=LOG)
+    files = [model["model"]] + [m["model"] for m in _members(tmp_path, paths, plan, [1])]
+    out = {k: str(tmp_path / f"{k}.out") for k in ("predictions", "metrics", "unphenotyped")}
+    steps.evaluate(dict(paths, model=model["model"], networks=files), "cnn", 0.9, out=out, log=LOG,
+                   ensemble={"members": 2, "over": "seeds"})
+    table = pd.read_csv(out["predictions"], sep="\t", dtype={"id": str}).set_index("id")
+    held = [models.held_out_predictions(models.load_trained(f, "cnn")) for f in files]
+    valid = table.index[table["split"] == "valid"]
+    assert all(sorted(h.index) == sorted(valid) for h in held)
+    want = (held[0].loc[valid] + held[1].loc[valid]).to_numpy() / 2
+    assert table.loc[valid, "predicted"].to_numpy() == pytest.approx(want, abs=1e-6)
+    ids = pd.read_csv(paths["split"], sep="\t", dtype={"id": str})["id"].tolist()
+    in_sample = np.stack([_predict(f, paths) for f in files]).mean(axis=0)[[ids.index(i) for i in valid]]
+    assert np.abs(in_sample - want).max() > 1e-3
+
+
 def test_a_fold_ensemble_validates_each_pooled_sample_once_and_calibrates_out_of_fold(tmp_path):
     from seq2pheno import steps
 

@@ -258,13 +258,10 @@ def attach_held_out(model: dict, valid: Rows, predicted) -> dict:
 def held_out_predictions(model) -> pd.Series | None:
     """Validation predictions of a fit without the validation samples (id -> prediction), or
     None when the model's own predictions of them are held out already (every kind fitted on
-    training samples only). A refitted network (``refit``) carries them as ``held_out``
-    (ids, predictions)."""
+    training samples only). A refitted network (``refit``) carries the same two arrays in its
+    ``held_out`` attribute."""
     if not isinstance(model, dict):
-        held = getattr(model, "held_out", None)
-        if held is None:
-            return None
-        return pd.Series(np.asarray(held[1], dtype=np.float64), index=np.asarray(held[0]).astype(str))
+        model = getattr(model, "held_out", None) or {}
     if model.get("valid_ids") is None:
         return None
     return pd.Series(np.asarray(model["valid_predicted"], dtype=np.float64),

@@ -449,7 +449,7 @@ def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None, backup
     (a search trial's pruning)."""
     from ..train import fit_cnn
 
-    weights = None if train.weights is None or np.allclose(train.weights, 1.0) else train.per_row(train.weights)
+    weights = _row_weights(train)
     positions = None
     if spec.get("screen"):
         positions = screen_positions(train.x, train.rows, train.per_row(train.y), spec["screen"])
@@ -464,14 +464,21 @@ def fit(train: Rows, valid: Rows, spec: dict, *, seed: int = 0, log=None, backup
     return _refit(model, history, train, valid, spec, seed=seed, log=log), history
 
 
+def _row_weights(rows: Rows):
+    """Per-row training weights of ``rows``, or None when every weight is 1."""
+    return None if rows.weights is None or np.allclose(rows.weights, 1.0) else rows.per_row(rows.weights)
+
+
 def _refit(first, history, train: Rows, valid: Rows, spec: dict, *, seed: int, log):
     """The network of ``spec`` trained afresh on the training and validation samples for the
     early-stopped run's epochs at its learning rates (:func:`seq2pheno.train.learning_rates`),
     screened again on both; ``first`` (the early-stopped network) scores the validation samples
-    it did not see, kept as the model's held-out predictions (:func:`held_out`)."""
+    it did not see, kept as the model's ``held_out``
+    (:func:`~seq2pheno.models.base.attach_held_out`)."""
     from ..train import fit_cnn, learning_rates
+    from .base import attach_held_out
 
-    held = predict(first, valid)
+    held = attach_held_out({}, valid, predict(first, valid))
     weights = None
     if train.weights is not None or valid.weights is not None:
         weights = np.concatenate([np.ones(len(r)) if r.weights is None else r.weights for r in (train, valid)])
@@ -481,11 +488,10 @@ def _refit(first, history, train: Rows, valid: Rows, spec: dict, *, seed: int, l
     positions = None
     if spec.get("screen"):
         positions = screen_positions(both.x, both.rows, both.per_row(both.y), spec["screen"])
-    w = None if both.weights is None or np.allclose(both.weights, 1.0) else both.per_row(both.weights)
     model, _ = fit_cnn(spec, both.x, both.rows, np.zeros(0, dtype=np.int64), both.per_row(both.y),
-                       np.zeros(0), weights=w, seed=seed, log=log, positions=positions, schedule=rates)
-    model.held_out = (np.asarray(valid.ids if valid.ids is not None else np.arange(len(valid))).astype(str),
-                      np.asarray(held, dtype=np.float64))
+                       np.zeros(0), weights=_row_weights(both), seed=seed, log=log, positions=positions,
+                       schedule=rates)
+    model.held_out = held
     return model
 
 
@@ -504,7 +510,7 @@ HELD_OUT_MEMBER = "seq2pheno_held_out.npz"
 
 def save(model, path) -> None:
     """The network as a ``.keras`` file; a refit's held-out validation predictions
-    (``model.held_out``: ids, predictions) ride inside the same zip as
+    (``model.held_out``: ``valid_ids``, ``valid_predicted``) ride inside the same zip as
     :data:`HELD_OUT_MEMBER`, which Keras ignores, so the artefact stays one file."""
     import io
     import zipfile
@@ -516,15 +522,14 @@ def save(model, path) -> None:
         held = getattr(model, "held_out", None)
         if held is not None:
             buf = io.BytesIO()
-            np.savez(buf, valid_ids=np.asarray(held[0]).astype(str),
-                     valid_predicted=np.asarray(held[1], dtype=np.float64))
+            np.savez(buf, **held)
             with zipfile.ZipFile(tmp, "a") as z:
                 z.writestr(HELD_OUT_MEMBER, buf.getvalue())
 
 
 def load(path):
-    """The network of a ``.keras`` file, with ``held_out`` (ids, predictions) set when a refit
-    saved its held-out validation predictions, else None."""
+    """The network of a ``.keras`` file, with ``held_out`` (``valid_ids``, ``valid_predicted``)
+    set when a refit saved its held-out validation predictions, else None."""
     import io
     import zipfile
 
@@ -537,7 +542,7 @@ def load(path):
     with zipfile.ZipFile(path) as z:
         if HELD_OUT_MEMBER in z.namelist():
             with np.load(io.BytesIO(z.read(HELD_OUT_MEMBER))) as h:
-                model.held_out = (h["valid_ids"].astype(str), h["valid_predicted"].astype(np.float64))
+                model.held_out = {k: h[k] for k in h.files}
     return model
 
 
