@@ -1,5 +1,6 @@
-"""Pairwise popcount products of packed genotype bits, compiled with numba (for
-:mod:`seq2pheno.kinship`; imported on first use, so numba loads only where kinship is computed)."""
+"""The kinship kernels, compiled with numba (for :mod:`seq2pheno.kinship`; imported on first use,
+so numba loads only where kinship is computed): the first pass's genotype counts, the packing
+of genotypes into bits, and the pairwise popcount products of the packed bits."""
 
 from numba import njit, uint64
 
@@ -57,3 +58,48 @@ def missing_het(rows, cols, het_bits, out):
         b = uint64(cols[e] & 63)
         for i in range(n):
             out[r, i] += float((het_bits[i, w] >> b) & uint64(1))
+
+
+@njit(nogil=True, cache=True)
+def genotype_counts(block, n0, n1, n2, het, miss):
+    """One pass over an int8 (rows, M) block of dosages (0/1/2, negative = missing): adds each
+    variant's genotype counts to int64 (M,) n0, n1, n2 and writes each row's heterozygous and
+    missing calls to int64 (rows,) het, miss (branch-free, so the inner loop vectorises)."""
+    rows, m = block.shape
+    for r in range(rows):
+        h = 0
+        x = 0
+        for c in range(m):
+            g = block[r, c]
+            is0 = g == 0
+            is1 = g == 1
+            n0[c] += is0
+            n1[c] += is1
+            n2[c] += g == 2
+            h += is1
+            x += g < 0
+        het[r] = h
+        miss[r] = x
+
+
+@njit(nogil=True, cache=True)
+def pack_calls(d, het, hom, alt):
+    """Packs int8 (rows, K) dosages into uint64 (rows, ceil(K / 64)) bit sets, bit b of word w =
+    variant 64 w + b (zero padded): het (d == 1), hom (d == 0 or 2: a called homozygote) and
+    alt (d == 2); one pass, where numpy's three comparisons and packbits took five."""
+    rows, k = d.shape
+    for r in range(rows):
+        for w in range(het.shape[1]):
+            h = uint64(0)
+            o = uint64(0)
+            a = uint64(0)
+            base = w * 64
+            for b in range(min(64, k - base)):
+                g = d[r, base + b]
+                s = uint64(b)
+                h |= uint64(g == 1) << s
+                o |= uint64((g == 0) | (g == 2)) << s
+                a |= uint64(g == 2) << s
+            het[r, w] = h
+            hom[r, w] = o
+            alt[r, w] = a

@@ -222,11 +222,14 @@ class _Prepass:
         self.het, self.miss = np.zeros(N), np.zeros(N)
         step = max(1, (4 * BLOCK_GENOTYPES) // max(M, 1))
 
+        from ._popcount import genotype_counts  # numba, compiled (and cached) on first use
+
         def block(a):  # one block of samples: its genotype counts per variant, het and missing per sample
-            blk = src.block(a, min(N, a + step), 0, M)
-            het = blk == 1
-            return (a, (blk == 0).sum(axis=0), het.sum(axis=0), (blk == 2).sum(axis=0),
-                    het.sum(axis=1), (blk < 0).sum(axis=1))
+            blk = np.ascontiguousarray(src.block(a, min(N, a + step), 0, M), np.int8)
+            c0, c1, c2 = (np.zeros(M, np.int64) for _ in range(3))
+            het, miss = np.zeros(len(blk), np.int64), np.zeros(len(blk), np.int64)
+            genotype_counts(blk, c0, c1, c2, het, miss)
+            return a, c0, c1, c2, het, miss
 
         for a, c0, c1, c2, het, miss in _ordered_map(block, range(0, N, step), max(1, int(threads))):
             n0 += c0
@@ -271,23 +274,11 @@ def _pack_calls(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Genotypes (rows x K, int8) as three uint64 (rows x ceil(K / 64)) bit sets, one bit per
     variant (zero padded): heterozygous, homozygous (either; not a missing call) and
     homozygous ALT."""
-    n, k = d.shape
-    words = -(-k // 64)
-    out = []
-    for mask in (d == 1, (d == 0) | (d == 2), d == 2):
-        packed = np.zeros((n, words * 8), np.uint8)
-        packed[:, :-(-k // 8)] = np.packbits(mask, axis=1, bitorder="little")
-        out.append(packed.view(np.uint64))
-    return tuple(out)
+    from ._popcount import pack_calls  # numba, compiled (and cached) on first use
 
-
-def _load_kernels() -> None:
-    """Import (and compile, or load from numba's cache) the popcount kernels."""
-    from ._popcount import missing_het, packed_products
-
-    bits, acc = np.zeros((1, 1), np.uint64), np.zeros((1, 1))
-    packed_products(bits, bits, bits, bits, bits, bits, acc, acc, True)
-    missing_het(np.zeros(1, np.int32), np.zeros(1, np.int32), bits, acc)
+    out = tuple(np.empty((d.shape[0], -(-d.shape[1] // 64)), np.uint64) for _ in range(3))
+    pack_calls(d, *out)
+    return out
 
 
 _KINDS = ("H", "A", "Mi", "Md")  # rare het, rare minor hom, rare missing; missing at common variants
@@ -595,15 +586,7 @@ def _tiles(dosage, tile, block_size, sparse_fraction, threads, strip_rows,
     counts = _tile_counts if measure == "king" else _grm_tile_counts
     with _Dosage(dosage) as src:
         N, _ = src.shape
-        warm = None
-        if measure == "king" and N > 1:  # load the compiled kernels beside the first pass
-            import threading
-
-            warm = threading.Thread(target=_load_kernels, daemon=True)
-            warm.start()
         pre = _Prepass(src, sparse_fraction, threads)
-        if warm is not None:
-            warm.join()
         tiles = (t for strip in _tiling(N, tile, strip_rows) for t in strip)
 
         def work(t):

@@ -715,3 +715,30 @@ def test_packed_popcount_products_equal_the_indicator_products(n_variants):
         facing = np.zeros((len(b), len(a)))
         missing_het(*_coords(b < 0), _pack_calls(a)[0], facing)
         np.testing.assert_array_equal(facing, (b < 0).astype(float) @ h(a).T)
+
+
+@pytest.mark.parametrize("n_variants", [1, 63, 64, 130])
+def test_packed_bits_and_first_pass_counts_equal_numpy(n_variants):
+    """The two one-pass kernels against numpy: the packed het / homozygous / ALT bit sets (bit b
+    of word w = variant 64 w + b, zero padded), also of a column slice (a strided view, as the
+    tiles pass them), and the first pass's genotype counts per variant and het / missing calls
+    per sample."""
+    from seq2pheno._popcount import genotype_counts
+    from seq2pheno.kinship import _pack_calls
+
+    rng = np.random.default_rng(n_variants)
+    d = rng.integers(-1, 3, (6, n_variants + 3)).astype(np.int8)
+    for view in (d, d[:, 3:]):
+        words = -(-view.shape[1] // 64)
+        for got, mask in zip(_pack_calls(view), (view == 1, (view == 0) | (view == 2), view == 2)):
+            want = np.zeros((len(view), words * 8), np.uint8)
+            want[:, :-(-view.shape[1] // 8)] = np.packbits(mask, axis=1, bitorder="little")
+            np.testing.assert_array_equal(got, want.view(np.uint64))
+    m = d.shape[1]
+    n0, n1, n2 = (np.full(m, 5, np.int64) for _ in range(3))  # counts are added to
+    het, miss = np.zeros(len(d), np.int64), np.zeros(len(d), np.int64)
+    genotype_counts(d, n0, n1, n2, het, miss)
+    for got, g in ((n0, 0), (n1, 1), (n2, 2)):
+        np.testing.assert_array_equal(got, 5 + (d == g).sum(axis=0))
+    np.testing.assert_array_equal(het, (d == 1).sum(axis=1))
+    np.testing.assert_array_equal(miss, (d < 0).sum(axis=1))
