@@ -737,11 +737,13 @@ def predict_tensor(wildcards):
 
 
 def kinship_outputs(wildcards):
-    """Genotype cohorts: curate/kinship.tsv and curate/related.tsv for the report; [] otherwise."""
+    """Genotype cohorts: curate/kinship.tsv, curate/related.tsv and data/import_summary.json (how
+    the genotypes were read) for the report; [] otherwise."""
     if COHORTS[wildcards.cohort]["source"] in GENOTYPE_SOURCES:
         return [
             f"results/{wildcards.cohort}/curate/kinship.tsv",
             f"results/{wildcards.cohort}/curate/related.tsv",
+            f"results/{wildcards.cohort}/data/import_summary.json",
         ]
     return []
 

@@ -106,16 +106,17 @@ def import_markers(entry: dict, *, out: dict, log) -> dict:
     """Read a marker-matrix cohort (``source: markers``) and write the outputs of :func:`import_vcf`.
 
     entry: ``markers`` (TSV/CSV, optionally gzipped: id, then one 0/1/2 column per marker),
-    optional ``map`` (marker id, chrom, pos, optional ref/alt), ``coding`` (``dosage``: ALT
-    counts 0/1/2, or ``centered``: -1/0/1), and ``phenotypes``, ``covariates``, ``missing``,
+    optional ``map`` (marker id, chrom, pos, optional ref/alt), ``coding`` (``auto``, ``dosage``:
+    ALT counts 0/1/2, ``centered``: -1/0/1, ``binary``: 0/1 homozygotes), and ``phenotypes``, ``covariates``, ``missing``,
     ``missing_ids`` and the three filters as for a VCF. The files written are those a VCF of the
     same genotypes gives (:mod:`seq2pheno.markers`).
     """
     from . import markers
 
-    geno = markers.read_markers(entry["markers"], entry.get("map"), coding=entry.get("coding", "dosage"),
-                                missing=entry.get("missing", "mean"), log=log)
-    return _write_import(entry, geno, out=out, log=log)
+    details: dict = {}
+    geno = markers.read_markers(entry["markers"], entry.get("map"), coding=entry.get("coding", "auto"),
+                                missing=entry.get("missing", "mean"), log=log, details=details)
+    return _write_import(entry, geno, out=out, log=log, extra=details)
 
 
 def import_plink(entry: dict, *, out: dict, log) -> dict:
@@ -134,9 +135,10 @@ def _genotype_input(entry: dict) -> tuple[str, str]:
     return key, str(entry.get(key))
 
 
-def _write_import(entry: dict, geno, *, out: dict, log) -> dict:
+def _write_import(entry: dict, geno, *, out: dict, log, extra: dict | None = None) -> dict:
     """Phenotypes, covariates, the plink2-order filters over the whole cohort, and every
-    output of :func:`import_vcf` from the genotypes read (in one job or gathered from chunks)."""
+    output of :func:`import_vcf` from the genotypes read (in one job or gathered from chunks);
+    ``extra``: more fields of import_summary.json (a marker matrix's coding)."""
     from . import kinship, vcf
 
     haplotypes = bool(entry.get("haplotypes"))
@@ -223,6 +225,7 @@ def _write_import(entry: dict, geno, *, out: dict, log) -> dict:
         "kinship_excluded_contigs": sorted({str(c) for c in kept.sites["chrom"].to_numpy()[bial][~auto]})[:50],
         "missing_call_fraction": float(kept.missing_rates()[0].mean()) if len(kept.sites) else 0.0,
         "covariates": covariates,
+        **(extra or {}),
     }
     write_json(summary, out["summary"])
     log.info("imported %d samples (%d phenotyped, %d unphenotyped) x %d variants (%d tensor columns); "

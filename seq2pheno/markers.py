@@ -9,8 +9,11 @@ Marker matrix (:func:`read_markers`)
     plain or gzipped), one row per sample: the id in the first column, then one column per
     marker, headed by the marker id. With ``coding='dosage'`` a value is the number of copies of
     the marker's ALT allele, 0, 1 or 2; with ``coding='centered'`` it is that number minus one
-    (-1, 0, 1). Missing calls are ``NA``, an empty cell, ``.``, ``NaN`` or ``-9``. Any other
-    value (a fraction, text, a number out of range) is an error: nothing is guessed.
+    (-1, 0, 1); with ``coding='binary'`` 0 and 1 are the two homozygotes (0 and 2 ALT copies:
+    inbred lines, DArT markers). ``coding='auto'`` (the default) chooses among the three from
+    the values (:func:`decide_coding`) and says so. Missing calls are ``NA``, an empty cell,
+    ``.``, ``NaN`` or ``-9``. Any other value (a fraction, text, a number out of range) is an
+    error.
 Marker map (optional)
     a TSV or CSV with a header: the marker id first, then columns ``chrom`` (or ``chr``,
     ``chromosome``), ``pos`` (or ``position``, ``pos_bp``, ``bp``) and, optionally, ``ref``
@@ -46,7 +49,7 @@ import pandas as pd
 from .errors import InputError, require_file
 from .vcf import _BASE_INDEX, GenotypeData, _classify_alt
 
-CODINGS = ("dosage", "centered")
+CODINGS = ("auto", "dosage", "centered", "binary")
 MISSING_TOKENS = ("", "NA", "na", "NaN", "nan", ".", "-9")
 #: REF and ALT of a marker whose alleles are not known (channels A and C).
 PLACEHOLDER_REF, PLACEHOLDER_ALT = "A", "C"
@@ -99,14 +102,26 @@ def _lines(path: Path, *, whitespace: bool = False):
         raise InputError(path, f"cannot be read as a text table ({err})") from None
 
 
+#: a raw value's range per coding (``auto``: any of them, decided once the matrix is read)
+_RANGES = {"dosage": (0, 2), "centered": (-1, 1), "binary": (0, 1), "auto": (-1, 2)}
+_MISSING_RAW = -128
+#: ``coding: auto`` reads a matrix of only 0 and 1 as ``binary`` (the two homozygotes) when, read
+#: as ALT counts, Hardy-Weinberg would expect at least this many homozygous-ALT calls (the sum
+#: over markers of n p^2, p = the 1s' ALT frequency) and it holds none
+AUTO_BINARY_MIN_HOM_ALT = 20
+
+
 def _dosage_parser(path: Path, coding: str):
-    """A cached token -> dosage (0, 1, 2; -1 missing) function; raises InputError on bad tokens."""
+    """A cached token -> raw value function (the coding's range, :data:`_MISSING_RAW` for a
+    missing call); raises InputError on bad tokens."""
     if coding not in CODINGS:
         raise InputError("config", f"coding {coding!r}: expected one of {', '.join(CODINGS)}")
-    shift = 1 if coding == "centered" else 0
-    lo, hi = -shift, 2 - shift
-    table = {t: -1 for t in MISSING_TOKENS}
-    table.update({str(v): v + shift for v in range(lo, hi + 1)})
+    lo, hi = _RANGES[coding]
+    table = {t: _MISSING_RAW for t in MISSING_TOKENS}
+    table.update({str(v): v for v in range(lo, hi + 1)})
+    what = {"dosage": "ALT allele counts", "centered": "centered dosages",
+            "binary": "0/1 homozygotes", "auto": "ALT counts 0..2 or centered -1..1"}[coding]
+    hint = "; -1/0/1 matrices: coding: centered" if coding == "dosage" else ""
 
     def parse(tok: str, *, line: int, sample: str, marker: str) -> int:
         if tok in table:
@@ -115,19 +130,60 @@ def _dosage_parser(path: Path, coding: str):
             v = float(tok)
         except ValueError:
             raise InputError(path, f"marker {marker!r}: {tok!r} is not a number (expected "
-                                   f"{lo}, {lo + 1}, {hi} or NA)", line=line, sample=sample) from None
+                                   f"{', '.join(map(str, range(lo, hi + 1)))} or NA)", line=line,
+                             sample=sample) from None
         if not np.isfinite(v) or v != int(v) or not lo <= v <= hi:
             raise InputError(path, f"marker {marker!r}: {tok!r} is outside {lo}..{hi} (whole "
-                                   f"{'centered dosages' if shift else 'ALT allele counts'}, "
-                                   f"coding: {coding})", line=line, sample=sample)
-        table[tok] = int(v) + shift
+                                   f"{what}, coding: {coding}{hint})", line=line, sample=sample)
+        table[tok] = int(v)
         return table[tok]
 
     return table, parse
 
 
-def read_marker_matrix(path, *, coding: str = "dosage") -> tuple[list, list, np.ndarray]:
-    """(sample ids, marker ids, int8 (N, M) ALT counts with -1 = missing) of a marker matrix."""
+def decide_coding(raw: np.ndarray, coding: str, path, lines: list[int]) -> tuple[np.ndarray, str, str | None]:
+    """(int8 ALT counts 0/1/2 with -1 = missing, the coding used, why ``auto`` chose it) of a
+    raw matrix (int8 (N, M), :data:`_MISSING_RAW` = missing); ``lines``: each row's file line.
+
+    ``auto``: a -1 anywhere means ``centered``, a 2 ``dosage`` (both: an error naming a line of
+    each); a matrix of only 0 and 1 is ``binary`` (0 and 1 the two homozygotes, as inbred lines
+    and DArT markers are often coded) when reading it as ALT counts would call at least
+    :data:`AUTO_BINARY_MIN_HOM_ALT` homozygous-ALT genotypes missing under Hardy-Weinberg, else
+    ``dosage``."""
+    reason = None
+    if coding == "auto":
+        neg, two = (raw == -1).any(axis=1), (raw == 2).any(axis=1)
+        if neg.any() and two.any():
+            a, b = lines[int(np.argmax(neg))], lines[int(np.argmax(two))]
+            raise InputError(path, f"holds both -1 (line {a}) and 2 (line {b}): neither ALT counts "
+                                   "0/1/2 nor centered counts -1/0/1 (missing calls: NA, empty, ., -9); "
+                                   "set coding for this cohort", line=a)
+        if neg.any():
+            coding, reason = "centered", "a -1 occurs and no 2: centered counts -1/0/1"
+        elif two.any():
+            coding = "dosage"
+        else:
+            called = (raw >= 0).sum(axis=0)
+            ones = (raw == 1).sum(axis=0).astype(np.float64)
+            hom_alt = float(np.sum(np.divide(ones ** 2, 4.0 * called, out=np.zeros(len(ones)),
+                                             where=called > 0)))
+            if hom_alt >= AUTO_BINARY_MIN_HOM_ALT:
+                coding = "binary"
+                reason = (f"only 0 and 1 occur: read as ALT counts, Hardy-Weinberg would expect "
+                          f"{hom_alt:,.0f} homozygous-ALT calls (2) and there are none, so 0 and 1 "
+                          "are read as the two homozygotes (inbred lines, DArT); coding: dosage "
+                          "reads 1 as heterozygous")
+            else:
+                coding = "dosage"
+    missing = raw == _MISSING_RAW
+    out = {"dosage": raw, "centered": raw + 1, "binary": raw * 2}[coding].astype(np.int8)
+    out[missing] = -1
+    return out, coding, reason
+
+
+def read_marker_matrix(path, *, coding: str = "auto") -> tuple[list, list, np.ndarray, str, str | None]:
+    """(sample ids, marker ids, int8 (N, M) ALT counts with -1 = missing, the coding used, why
+    ``auto`` chose it or None) of a marker matrix (see :func:`decide_coding`)."""
     path = Path(path)
     require_file(path, "marker matrix")
     table, parse = _dosage_parser(path, coding)
@@ -170,7 +226,8 @@ def read_marker_matrix(path, *, coding: str = "dosage") -> tuple[list, list, np.
         out.append(row)
     if not ids:
         raise InputError(path, "marker matrix has no sample row")
-    return ids, list(markers), np.stack(out)
+    dosage, used, reason = decide_coding(np.stack(out), coding, path, [lines[i] for i in ids])
+    return ids, list(markers), dosage, used, reason
 
 
 def _column(names: list, wanted, path, what: str, *, required: bool = True):
@@ -321,11 +378,17 @@ def from_dosage(samples: list, dosage: np.ndarray, sites: pd.DataFrame, *, path,
                         encoding="variants", haplotypes=False)
 
 
-def read_markers(matrix, map_path=None, *, coding: str = "dosage", missing: str = "mean",
-                 log: logging.Logger | None = None) -> GenotypeData:
-    """Read a marker matrix (and its map) into a :class:`GenotypeData` (see the module docstring)."""
+def read_markers(matrix, map_path=None, *, coding: str = "auto", missing: str = "mean",
+                 log: logging.Logger | None = None, details: dict | None = None) -> GenotypeData:
+    """Read a marker matrix (and its map) into a :class:`GenotypeData` (see the module docstring).
+    ``details``, when given, receives ``coding`` (the coding used) and ``coding_reason`` (why
+    ``auto`` chose it, or None)."""
     log = log or logging.getLogger("seq2pheno.markers")
-    ids, markers, dosage = read_marker_matrix(matrix, coding=coding)
+    ids, markers, dosage, used, reason = read_marker_matrix(matrix, coding=coding)
+    if reason:
+        log.warning("%s: coding %s (%s)", matrix, used, reason)
+    if details is not None:
+        details.update(coding=used, coding_reason=reason)
     if map_path:
         sites = read_marker_map(map_path, markers, matrix=matrix)
 

@@ -394,6 +394,10 @@ def kinship_section(table: pd.DataFrame, related: pd.DataFrame | None, summary: 
         "It is about 0.5 for duplicates or identical twins, 0.25 for parent–offspring and full "
         "siblings, 0.125 for second-degree relatives (half siblings, grandparents) and 0.0625 for "
         "first cousins; unrelated pairs scatter around 0 (below it under population structure).</p>",
+        *([f"<p><strong>How the markers were read</strong> (<code>coding: auto</code>): "
+           f"{html_escape(str(summary['coding_reason']))}. Set <code>coding</code> in the cohort's "
+           "entry if that is not how the matrix is coded: kinship and curation depend on it.</p>"]
+          if summary.get("coding_reason") else []),
         plots_figure(plots.kinship_histogram(k), "Kinship of every pair of samples"
                      + (f" (pairs with kinship ≥ {floor} only: king_table_floor)" if floor is not None else "")
                      + ". The dashed lines are plink2's degree thresholds, halfway between the "
@@ -455,8 +459,11 @@ def kinship_report_section(paths: dict) -> dict:
     files = paths["kinship"]
     files = [files] if isinstance(files, (str, os.PathLike)) else list(files)
     rel_path = next((f for f in files if Path(f).name == "related.tsv"), None)
-    kin_path = next((f for f in files if f != rel_path), files[0])
+    imported = next((f for f in files if Path(f).name == "import_summary.json"), None)
+    kin_path = next((f for f in files if f not in (rel_path, imported)), files[0])
     table = pd.read_csv(kin_path, sep="\t", dtype={"id1": str, "id2": str})
     related = (pd.read_csv(rel_path, sep="\t", dtype={"id1": str, "id2": str}) if rel_path else None)
     summary = read_json(paths["curate_summary"]) if paths.get("curate_summary") else {}
+    if imported:
+        summary = {**summary, "coding_reason": read_json(imported).get("coding_reason")}
     return kinship_section(table, related, summary)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from seq2pheno import genotype_steps as g
+from seq2pheno import report_sections as rs
 from seq2pheno.errors import InputError
 from seq2pheno.kinship import KING_COLUMNS
 
@@ -467,6 +468,40 @@ def test_curate_inbred_cohort_uses_vanraden_and_finds_the_clones(tmp_path, cohor
     assert summary["relationship_measure"] == "KING-robust" and summary["n_identical_pairs"] == 1
     assert set(c["duplicates"].id) == {"s0000", "dup_of_s0000"}
     assert c["related"].degree.tolist() == ["duplicate / MZ twin (identical genotypes)"]
+
+
+def test_inbred_lines_coded_0_1_are_read_as_homozygotes(tmp_path, cohort):
+    """Inbred lines in a 0/1 marker matrix (as BGLR's wheat is coded): read as 0/1/2 ALT counts
+    every line would look heterozygous at half its markers and every pair first-degree relatives
+    under KING; ``coding: auto`` reads them as the two homozygotes, so curation equals the VCF's of
+    the same lines (VanRaden, the clones and only they grouped) and the report says how it read them."""
+    d = write_plain(tmp_path, inbred_cohort(cohort))
+    run_import(d)
+    vcf_summary = curate_defaults(d)
+    vcf_kin = pd.read_csv(outputs(d, "curate")["kinship"], sep="\t", dtype={"id1": str, "id2": str})
+    data = outputs(d, "data")
+    dosage = np.load(data["dosage"])
+    ids = pd.read_csv(data["samples"], sep="\t", dtype={"id": str})["id"]
+    matrix = pd.DataFrame(dosage // 2, columns=[f"m{j}" for j in range(dosage.shape[1])])
+    matrix.insert(0, "id", ids)
+    matrix.to_csv(d / "lines.tsv", sep="\t", index=False)
+    m = d / "m"
+    summary = g.import_markers({"source": "markers", "markers": str(d / "lines.tsv"),
+                                "phenotypes": str(d / "phenotypes.tsv")}, out=outputs(m, "data"), log=LOG)
+    assert summary["coding"] == "binary" and "two homozygotes" in summary["coding_reason"]
+    np.testing.assert_array_equal(np.load(outputs(m, "data")["dosage"]), dosage)
+    md = outputs(m, "data")
+    cur = g.curate_genotypes(md["samples"], md["dosage"], md["filtered"], {}, threads=1,
+                             out=outputs(m, "curate"), log=LOG)
+    assert cur["relationship_measure"] == vcf_summary["relationship_measure"] == "VanRaden G/2 (diagonal-scaled)"
+    kin = pd.read_csv(outputs(m, "curate")["kinship"], sep="\t", dtype={"id1": str, "id2": str})
+    np.testing.assert_allclose(kin["kinship"], vcf_kin["kinship"], atol=1e-12)
+    kept = pd.read_csv(outputs(m, "curate")["kept"], sep="\t", dtype={"id": str})
+    assert kept.group.nunique() == len(kept) - 1  # only the clone pair shares a group
+    section = rs.kinship_report_section({"kinship": [outputs(m, "curate")["kinship"], outputs(m, "curate")["related"],
+                                                     md["summary"]],
+                                         "curate_summary": outputs(m, "curate")["summary"]})
+    assert "How the markers were read" in section["html"] and "two homozygotes" in section["html"]
 
 
 def test_curate_non_human_contig_names(tmp_path, cohort):

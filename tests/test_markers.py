@@ -111,7 +111,7 @@ def same_files(a: dict, b: dict):
         assert Path(a[key]).read_bytes() == Path(b[key]).read_bytes(), key
     sa, sb = (json.loads(Path(p["summary"]).read_text()) for p in (a, b))
     for s in (sa, sb):
-        for k in ("vcf", "markers", "plink"):
+        for k in ("vcf", "markers", "plink", "coding", "coding_reason"):  # only a matrix has a coding
             s.pop(k, None)
     assert sa == sb
 
@@ -130,6 +130,7 @@ def test_markers_equal_vcf(mice, vcf_out):
     assert np.load(out["missing"]).any()
     summary = json.loads(Path(out["summary"]).read_text())
     assert summary["markers"].endswith("markers.tsv.gz")
+    assert summary["coding"] == "dosage" and summary["coding_reason"] is None
     assert summary["filtered"]["geno"] == 1  # column 10: 40 of 300 missing
     feats = pd.read_csv(out["features"], sep="\t", dtype={"chrom": str})
     mp = mice["map"].drop(index=10).reset_index(drop=True)
@@ -204,7 +205,7 @@ MATRIX = "id\tm1\tm2\tm3\na\t0\t1\t2\nb\t2\tNA\t1\nc\t1\t1\t0\n"
 def test_bad_matrix(tmp_path, text, line, words):
     path = write(tmp_path / "m.tsv", text)
     with pytest.raises(InputError) as exc:
-        mk.read_markers(path)
+        mk.read_markers(path, coding="dosage")
     assert words in expect(exc, path, line)
 
 
@@ -215,6 +216,41 @@ def test_centered_range(tmp_path):
     assert "outside -1..1" in expect(exc, path, 3)
     geno = mk.read_markers(write(tmp_path / "ok.csv", "id,m1,m2\na,-1,0\nb,1,\n"), coding="centered")
     assert geno.dosage()[0].tolist() == [[0, 1], [2, -1]]
+
+
+def test_auto_coding_reads_the_values(tmp_path):
+    """coding auto: a -1 means centered, a 2 dosage (the same dosages as the coding named), both
+    an error naming the line of each; a matrix of only 0 and 1 is read as dosages when its 1s are
+    rare and as the two homozygotes (0 / 2) when Hardy-Weinberg would expect many 2s."""
+    centered = write(tmp_path / "c.csv", "id,m1,m2\na,-1,0\nb,1,\n")
+    assert mk.read_markers(centered).dosage()[0].tolist() == [[0, 1], [2, -1]]
+    dosage = write(tmp_path / "d.tsv", MATRIX)
+    details = {}
+    assert (mk.read_markers(dosage, details=details).dosage()[0].tolist()
+            == mk.read_markers(dosage, coding="dosage").dosage()[0].tolist())
+    assert details == {"coding": "dosage", "coding_reason": None}
+    both = write(tmp_path / "b.tsv", "id\tm1\tm2\na\t0\t2\nb\t-1\t1\n")
+    with pytest.raises(InputError) as exc:
+        mk.read_markers(both)
+    assert "-1 (line 3) and 2 (line 2)" in expect(exc, both, 3)
+    rng = np.random.default_rng(0)
+
+    def matrix(name, values):
+        rows = [f"s{i}\t" + "\t".join(map(str, r)) for i, r in enumerate(values)]
+        header = "id\t" + "\t".join(f"m{j}" for j in range(values.shape[1]))
+        return write(tmp_path / name, "\n".join([header, *rows]) + "\n")
+
+    lines = rng.integers(0, 2, (40, 30))  # inbred lines: half the calls 1, no 2 anywhere
+    details = {}
+    geno = mk.read_markers(matrix("lines.tsv", lines), details=details)
+    assert details["coding"] == "binary" and "homozygotes" in details["coding_reason"]
+    np.testing.assert_array_equal(geno.dosage()[0], 2 * lines)
+    assert mk.read_markers(matrix("lines.tsv", lines), coding="dosage").dosage()[0].max() == 1
+    rare = np.zeros((40, 30), int)
+    rare[rng.integers(0, 40, 30), np.arange(30)] = 1  # one heterozygote per marker: no 2 expected
+    details = {}
+    np.testing.assert_array_equal(mk.read_markers(matrix("rare.tsv", rare), details=details).dosage()[0], rare)
+    assert details["coding"] == "dosage"
 
 
 def test_missing_error(tmp_path):
@@ -322,7 +358,7 @@ def test_config(tmp_path):
         "mk": {"source": "markers", "markers": str(matrix), "phenotypes": str(pheno)},
         "pl": {"source": "plink", "plink": str(prefix), "phenotypes": str(pheno)}}})
     mkc, plc = cfg["cohorts"]["mk"], cfg["cohorts"]["pl"]
-    assert mkc["coding"] == "dosage" and mkc["map"] is None and mkc["missing"] == "mean"
+    assert mkc["coding"] == "auto" and mkc["map"] is None and mkc["missing"] == "mean"
     assert mkc["covariates"] == [] and plc["min_maf"] == 0.01 and plc["missing_ids"] == "error"
     check_paths(cfg)
     with pytest.raises(InputError, match="coding"):
