@@ -13,9 +13,10 @@ Prints, per cohort and kind, the mean ± SD over folds of Pearson r between pred
 observed phenotype on the held-out fold, the wall time of the 5 folds and the peak resident
 memory of the process (each cohort x kind runs in its own process; "model" is the peak less
 the memory held after loading the data). Reference GBLUP (data README): mice BMI 0.29 ± 0.03,
-pine DBH 0.46 ± 0.04.
+BodyLength 0.39 ± 0.04, EndNormalBW 0.51 ± 0.05, pine DBH 0.46 ± 0.04.
 
-    .venv/bin/python benchmarks/genomic_baselines.py                 # everything
+    .venv/bin/python benchmarks/genomic_baselines.py                 # BMI and DBH, every kind
+    .venv/bin/python benchmarks/genomic_baselines.py --traits all    # every trait of the README
     .venv/bin/python benchmarks/genomic_baselines.py --kinds gblup --cohorts mice
 """
 
@@ -34,7 +35,10 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SEQ2PHENO_REAL_DATA", "/work/shared/data/real"))
 KINDS = ("gblup", "sparse", "boosted", "ridge")
 COHORTS = {"mice": "BMI", "pine": "DBH"}
-REFERENCE = {"mice": 0.29, "pine": 0.46}
+#: every trait of the data README with its reference GBLUP r (5-fold, no covariates)
+TRAITS = {"mice": ("BMI", "BodyLength", "EndNormalBW"), "pine": ("DBH",)}
+REFERENCE = {("mice", "BMI"): 0.29, ("mice", "BodyLength"): 0.39, ("mice", "EndNormalBW"): 0.51,
+             ("pine", "DBH"): 0.46}
 
 
 def rss_mb() -> float:
@@ -83,7 +87,8 @@ def load_pine(trait: str):
     return d[[pos[i] for i in ids]], pheno.loc[ids, "phenotype"].to_numpy(dtype=float), pheno.loc[ids]
 
 
-def run_one(cohort: str, kind: str, folds: int, covariates: list[str] | None = None) -> dict:
+def run_one(cohort: str, kind: str, folds: int, covariates: list[str] | None = None,
+            trait: str | None = None) -> dict:
     """One cohort x kind, every fold, in this process; returns the figures.
 
     covariates: columns of the phenotype table regressed out of the phenotype on each training
@@ -98,7 +103,8 @@ def run_one(cohort: str, kind: str, folds: int, covariates: list[str] | None = N
     from seq2pheno.covariates import adjust_covariates
     from seq2pheno.models import Rows
 
-    d, y_obs, table = (load_mice if cohort == "mice" else load_pine)(COHORTS[cohort])
+    trait = trait or COHORTS[cohort]
+    d, y_obs, table = (load_mice if cohort == "mice" else load_pine)(trait)
     y = y_obs
     x = np.zeros(d.shape + (4,), dtype=np.float32)
     x[:, :, 0] = 1 - d / 2
@@ -131,7 +137,7 @@ def run_one(cohort: str, kind: str, folds: int, covariates: list[str] | None = N
         elif kind == "ridge":
             notes.append(f"alpha={model['alpha']:g}")
     wall = time.perf_counter() - t0
-    return {"cohort": cohort, "kind": kind, "n": len(y), "markers": x.shape[1], "r": rs,
+    return {"cohort": cohort, "trait": trait, "kind": kind, "n": len(y), "markers": x.shape[1], "r": rs,
             "r_observed": r_obs,
             "wall_s": wall, "peak_mb": rss_mb(), "data_mb": base, "notes": notes}
 
@@ -144,35 +150,42 @@ def main(argv=None) -> int:
     ap.add_argument("--covariates", nargs="+", default=[],
                     help="phenotype-table columns regressed out on each training fold (mice: "
                          "sex_male litter cage)")
-    ap.add_argument("--one", nargs=2, metavar=("COHORT", "KIND"), help=argparse.SUPPRESS)
+    ap.add_argument("--traits", nargs="+", default=None,
+                    help="traits (default: the first of each cohort, BMI and DBH; 'all': every "
+                         "trait of the data README, mice BMI, BodyLength, EndNormalBW)")
+    ap.add_argument("--one", nargs=3, metavar=("COHORT", "KIND", "TRAIT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_one(args.one[0], args.one[1], args.folds, args.covariates)))
+        print(json.dumps(run_one(args.one[0], args.one[1], args.folds, args.covariates, args.one[2])))
         return 0
     import numpy as np
 
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    print(f"{'cohort':6} {'kind':8} {'n':>5} {'M':>6} {'r mean ± SD':>14} {'wall s':>8} "
+    print(f"{'cohort':6} {'trait':11} {'kind':8} {'n':>5} {'M':>6} {'r mean ± SD':>14} {'wall s':>8} "
           f"{'peak MB':>8} {'model MB':>8}  per fold")
     for cohort in args.cohorts:
-        for kind in args.kinds:
-            cov = ["--covariates", *args.covariates] if args.covariates else []
-            out = subprocess.run([sys.executable, __file__, "--one", cohort, kind,
-                                  "--folds", str(args.folds), *cov], env=env, capture_output=True,
-                                 text=True)
-            if out.returncode:
-                print(f"{cohort:6} {kind:8} FAILED\n{out.stderr[-2000:]}")
-                continue
-            res = json.loads(out.stdout.strip().splitlines()[-1])
-            r = np.asarray(res["r"])
-            ref = f"  (reference GBLUP {REFERENCE[cohort]:.2f})" if kind == "gblup" else ""
-            print(f"{cohort:6} {kind:8} {res['n']:5d} {res['markers']:6d} "
-                  f"{r.mean():6.3f} ± {r.std(ddof=1):5.3f} {res['wall_s']:8.1f} "
-                  f"{res['peak_mb']:8.0f} {res['peak_mb'] - res['data_mb']:8.0f}  "
-                  f"{' '.join(f'{v:.3f}' for v in r)}; {', '.join(res['notes'])}{ref}"
-                  + (f"; with the covariates' effect, r observed "
-                     f"{np.mean(res['r_observed']):.3f}" if args.covariates else ""),
-                  flush=True)
+        traits = (TRAITS[cohort] if args.traits == ["all"] else
+                  [COHORTS[cohort]] if not args.traits else [t for t in args.traits if t in TRAITS[cohort]])
+        for trait in traits:
+            for kind in args.kinds:
+                cov = ["--covariates", *args.covariates] if args.covariates else []
+                out = subprocess.run([sys.executable, __file__, "--one", cohort, kind, trait,
+                                      "--folds", str(args.folds), *cov], env=env, capture_output=True,
+                                     text=True)
+                if out.returncode:
+                    print(f"{cohort:6} {trait:11} {kind:8} FAILED\n{out.stderr[-2000:]}")
+                    continue
+                res = json.loads(out.stdout.strip().splitlines()[-1])
+                r = np.asarray(res["r"])
+                ref = (f"  (reference GBLUP {REFERENCE[(cohort, trait)]:.2f})"
+                       if kind == "gblup" and (cohort, trait) in REFERENCE else "")
+                print(f"{cohort:6} {trait:11} {kind:8} {res['n']:5d} {res['markers']:6d} "
+                      f"{r.mean():6.3f} ± {r.std(ddof=1):5.3f} {res['wall_s']:8.1f} "
+                      f"{res['peak_mb']:8.0f} {res['peak_mb'] - res['data_mb']:8.0f}  "
+                      f"{' '.join(f'{v:.3f}' for v in r)}; {', '.join(res['notes'])}{ref}"
+                      + (f"; with the covariates' effect, r observed "
+                         f"{np.mean(res['r_observed']):.3f}" if args.covariates else ""),
+                      flush=True)
     return 0
 
 

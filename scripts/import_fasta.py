@@ -11,5 +11,5 @@ with step_log(snakemake.log[0]) as log:
                                    onehot_path=snakemake.output.onehot,
                                    features_path=snakemake.output.features,
                                    unmatched=c["unmatched_ids"], missing_phenotype=c["missing_phenotype"],
-                                   allow_n=c["allow_n"], log=log)
+                                   allow_n=c["allow_n"], pad_to=c.get("pad_to"), log=log)
     log.info("imported %d sequences of %d bp from %s", summary["n"], summary["length"], snakemake.input.fasta)

@@ -9,5 +9,6 @@ with step_log(snakemake.log[0]) as log:
     summary = sources.import_table(snakemake.input.table, samples_path=snakemake.output.samples,
                                    onehot_path=snakemake.output.onehot,
                                    features_path=snakemake.output.features,
-                                   missing_phenotype=c["missing_phenotype"], allow_n=c["allow_n"], log=log)
+                                   missing_phenotype=c["missing_phenotype"], allow_n=c["allow_n"],
+                                   pad_to=c.get("pad_to"), log=log)
     log.info("imported %d sequences of %d bp from %s", summary["n"], summary["length"], snakemake.input.table)

@@ -91,7 +91,27 @@ def check_lengths(sequences: Sequence[str], *, source: str | os.PathLike | None 
 def length_message(found: int, length: int, first_line: int, n_differ: int) -> str:
     """What is wrong with a sequence of ``found`` bases where ``length`` (that of the first) is expected."""
     return (f"sequence has length {found}; expected {length} (the length of the first sequence, "
-            f"line {first_line}); {n_differ} sequence(s) differ")
+            f"line {first_line}); {n_differ} sequence(s) differ (pad_to: the longest length, in "
+            "the cohort's entry, pads shorter sequences with N)")
+
+
+def too_long_message(found: int, pad_to: int, n_longer: int) -> str:
+    """What is wrong with a sequence of ``found`` bases longer than the cohort's ``pad_to``."""
+    return (f"sequence has length {found}, longer than pad_to {pad_to}; {n_longer} sequence(s) "
+            "are longer (raise pad_to to the longest length)")
+
+
+def pad_sequences(sequences: Sequence[str], length: int) -> list[str]:
+    """Each sequence centred in ``length`` bases of N (the odd base of padding on the right):
+    ``pad_sequences(["ACG"], 6) == ["NACGNN"]``; none may be longer than ``length``."""
+    out = []
+    for s in sequences:
+        extra = length - len(s)
+        if extra < 0:
+            raise ValueError(f"a sequence of {len(s)} bases is longer than {length}")
+        left = extra // 2
+        out.append("N" * left + s + "N" * (extra - left))
+    return out
 
 
 def base_message(char: str, position: int) -> str:

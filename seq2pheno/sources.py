@@ -566,9 +566,10 @@ class _Encoder:
     error of any kind: the tensor is then discarded.
     """
 
-    def __init__(self, writer, errors: _Deferred, source, allow_n: bool):
+    def __init__(self, writer, errors: _Deferred, source, allow_n: bool, pad_to: int | None = None):
         self.writer, self.errors, self.source, self.allow_n = writer, errors, source, allow_n
-        self.length: int | None = None
+        self.pad_to = None if pad_to is None else int(pad_to)
+        self.length: int | None = self.pad_to
         self.first_key = None
         self.n_differ = 0
         self._buffer = None
@@ -580,13 +581,15 @@ class _Encoder:
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
         if self.length is None:
             self.length, self.first_key = int(lengths[0]), keys[0]
-        differ = np.flatnonzero(lengths != self.length)
+        differ = np.flatnonzero(lengths > self.length if self.pad_to else lengths != self.length)
         if differ.size:
             if self.n_differ == 0:
                 i = int(differ[0])
                 found, length, first = int(lengths[i]), self.length, self.first_key
 
                 def message(line_of, found=found, length=length, first=first):
+                    if self.pad_to:
+                        return encode.too_long_message(found, length, self.n_differ)
                     return encode.length_message(found, length, line_of(first), self.n_differ)
 
                 errors.add(_LENGTH, self.source, message, keys[i])
@@ -594,7 +597,17 @@ class _Encoder:
             return
         if errors.rank <= _BASE:
             return
-        codes, bad = encode.equal_length_codes(sequences, self.length, self.allow_n)
+        allow_n = self.allow_n
+        if self.pad_to and (lengths < self.length).any():
+            if not allow_n:  # an N of the data is still an error: only the padding may be N
+                for i, seq in enumerate(sequences):
+                    p = seq.upper().find("N")
+                    if p >= 0:
+                        errors.add(_BASE, self.source, encode.base_message(seq[p].upper(), p), keys[i])
+                        return
+            sequences = encode.pad_sequences(sequences, self.length)
+            allow_n = True
+        codes, bad = encode.equal_length_codes(sequences, self.length, allow_n)
         if bad is not None:
             i, p = bad
             s = sequences[i]
@@ -702,7 +715,8 @@ def read_table(path, *, missing_phenotype: str = "error", log=None,
 
 
 def import_table(path, *, samples_path, onehot_path, features_path, missing_phenotype: str = "error",
-                 allow_n: bool = False, log=None, chunk_rows: int = CHUNK_ROWS) -> dict:
+                 allow_n: bool = False, pad_to: int | None = None, log=None,
+                 chunk_rows: int = CHUNK_ROWS) -> dict:
     """Read a table as :func:`read_table` does and write the cohort's files, streaming.
 
     The table is read ``chunk_rows`` rows at a time; each chunk's sequences are validated
@@ -712,11 +726,13 @@ def import_table(path, *, samples_path, onehot_path, features_path, missing_phen
     phenotype, covariates), ``onehot_path`` and ``features_path`` (position 0..L-1) exactly as
     ``write_cohort(read_table(path), ...)`` would, and raises the same InputError for a bad
     input, leaving none of the three files. Returns {"n", "length", "n_phenotyped",
-    "n_unphenotyped"}.
+    "n_unphenotyped"}. ``pad_to``: sequences of up to that many bases are padded to it with N
+    on both sides (:func:`seq2pheno.encode.pad_sequences`); a longer one is an error. Without
+    it every sequence must have the first one's length.
     """
     errors = _Deferred()
     with tensor_writer(onehot_path, dtype=CODE_DTYPE) as writer:
-        encoder = _Encoder(writer, errors, path, allow_n)
+        encoder = _Encoder(writer, errors, path, allow_n, pad_to)
         rows, keep = _table_cohort(path, missing_phenotype, log, encoder, errors, chunk_rows)
         errors.raise_below()
         return _write_streamed(rows, np.flatnonzero(keep), encoder.length, samples_path, features_path)
@@ -897,7 +913,7 @@ def read_fasta(fasta, phenotypes, *, unmatched: str = "error", missing_phenotype
 
 def import_fasta(fasta, phenotypes, *, samples_path, onehot_path, features_path,
                  unmatched: str = "error", missing_phenotype: str = "error", allow_n: bool = False,
-                 log=None, chunk_rows: int = CHUNK_ROWS) -> dict:
+                 pad_to: int | None = None, log=None, chunk_rows: int = CHUNK_ROWS) -> dict:
     """Read a FASTA and its phenotype table as :func:`read_fasta` does and write the cohort's files, streaming.
 
     The FASTA is read ``chunk_rows`` records at a time; the records with a usable phenotype
@@ -906,10 +922,11 @@ def import_fasta(fasta, phenotypes, *, samples_path, onehot_path, features_path,
     as ``write_cohort(read_fasta(...), ..., source=fasta)`` and raises the same InputError for a
     bad input (the FASTA's header lines are counted only to name a line in an error), leaving
     none of the three files. Returns {"n", "length", "n_phenotyped", "n_unphenotyped"}.
+    ``pad_to``: as for :func:`import_table`.
     """
     errors = _Deferred()
     with tensor_writer(onehot_path, dtype=CODE_DTYPE) as writer:
-        encoder = _Encoder(writer, errors, fasta, allow_n)
+        encoder = _Encoder(writer, errors, fasta, allow_n, pad_to)
         _, table, _, rows, _ = _fasta_cohort(
             fasta, phenotypes, unmatched=unmatched, missing_phenotype=missing_phenotype, log=log,
             sink=encoder, errors=errors, chunk_rows=chunk_rows)

@@ -543,3 +543,34 @@ def test_import_memory_does_not_grow_with_the_cohort(tmp_path):
     assert os.path.getsize(tmp_path / "out24000/o.npy") > 24e6   # one byte a base
     assert grown[24_000] < 40, grown                   # MB; the tensor is 384 MB as float32
     assert grown[24_000] - grown[2_000] < 8, grown     # metadata: tens of bytes a sample
+
+
+def test_pad_to_centres_shorter_sequences_in_n_for_table_and_fasta(tmp_path):
+    """pad_to: sequences of different lengths, each centred in N up to pad_to (the odd base on the
+    right), the same from a table and a FASTA and for any chunk size; an N of the data itself is
+    still an error without allow_n, a sequence longer than pad_to names its line, and without
+    pad_to unequal lengths stop with a hint to set it."""
+    from seq2pheno.encode import decode, pad_sequences
+
+    assert pad_sequences(["ACG", "ACGTAC"], 6) == ["NACGNN", "ACGTAC"]
+    seqs = ["ACGTAC", "ACG", "TTTTTTTT", "G"]
+    src = write(tmp_path, "v.csv", "id,sequence,phenotype\n" + "".join(f"s{i},{q},{i}\n" for i, q in enumerate(seqs)))
+    fa = write(tmp_path, "v.fa", "".join(f">s{i}\n{q}\n" for i, q in enumerate(seqs)))
+    ph = write(tmp_path, "p.tsv", "id\tphenotype\n" + "".join(f"s{i}\t{i}\n" for i in range(4)))
+    want = ["NACGTACNN", "NNNACGNNN", "TTTTTTTTN", "NNNNGNNNN"]
+    for chunk in (1, 3, 100):
+        for out, run in ((tmp_path / f"t{chunk}", lambda o: import_table(src, **_outputs(o), pad_to=9, chunk_rows=chunk)),
+                         (tmp_path / f"f{chunk}", lambda o: import_fasta(fa, ph, **_outputs(o), pad_to=9,
+                                                                         chunk_rows=chunk))):
+            assert run(out)["length"] == 9
+            assert decode(open_tensor(out / "onehot.npy")[:]) == want
+            assert len(pd.read_csv(out / "features.tsv", sep="\t")) == 9
+    with pytest.raises(InputError, match=r"v\.csv:4: sequence has length 8, longer than pad_to 7; 1 sequence"):
+        import_table(src, **_outputs(tmp_path / "long"), pad_to=7)
+    with pytest.raises(InputError, match=r"v\.csv:3: sequence has length 3; expected 6 .*pad_to"):
+        import_table(src, **_outputs(tmp_path / "none"))
+    n_src = write(tmp_path, "n.csv", "sequence,phenotype\nACGT,1\nAnG,2\n")
+    with pytest.raises(InputError, match=r"n\.csv:3: invalid base: found 'N' at position 1"):
+        import_table(n_src, **_outputs(tmp_path / "n"), pad_to=5)
+    import_table(n_src, **_outputs(tmp_path / "n"), pad_to=5, allow_n=True)
+    assert decode(open_tensor(tmp_path / "n" / "onehot.npy")[:]) == ["ACGTN", "NANGN"]
