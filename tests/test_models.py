@@ -201,6 +201,37 @@ def test_motif_layers_are_named_and_reverse_complement_average_round_trips(tmp_p
     assert keras.saving.get_registered_object("seq2pheno>ReverseComplementAverage") is not None
 
 
+def test_a_network_trained_on_random_strands_predicts_the_mean_of_both(tmp_path):
+    """reverse_complement: augment trains on random strands and returns the strand average
+    (the layout of `average`): the prediction of a sequence is the mean of the trained network's
+    on it and on its reverse complement, equal on both strands, saved and loaded as one file,
+    and its fast ISM is exact against naive ISM and uses the reverse-complement plan."""
+    from seq2pheno import ism
+    from seq2pheno.models import Rows, cnn
+
+    rng = np.random.default_rng(2)
+    x = np.eye(4, dtype="float32")[rng.integers(0, 4, (120, 24))]
+    y = x[:, 5, 0] - x[:, 17, 3] + 0.1 * rng.normal(size=120)
+    spec = resolve_spec("m", {"preset": "motif_cnn", "conv": [
+        {"filters": 4, "kernel_size": 5, "batch_norm": True, "pool": 2, "padding": "same"}],
+        "dense": [{"units": 4}], "epochs": 3, "batch_size": 32})
+    assert spec["reverse_complement"] == "augment"
+    model, _ = cnn.fit(Rows(x, np.arange(100), y[:100]), Rows(x, np.arange(100, 120), y[100:]), spec, seed=0)
+    assert [layer.name for layer in model.layers] == ["rc_average", "to_phenotype_scale"]
+    strand = model.get_layer("rc_average").core
+    one = np.asarray(strand.predict_on_batch(x[:10]))[:, 0]
+    other = np.asarray(strand.predict_on_batch(x[:10, ::-1, ::-1]))[:, 0]
+    scale = model.get_layer("to_phenotype_scale")
+    want = (0.5 * (one + other)) * float(np.asarray(scale.scale)) + float(np.asarray(scale.offset))
+    p = cnn.predict(model, Rows(x, np.arange(10)))
+    np.testing.assert_allclose(p, want, atol=1e-5)
+    np.testing.assert_allclose(cnn.predict(model, Rows(x[:, ::-1, ::-1].copy(), np.arange(10))), p, atol=1e-5)
+    cnn.save(model, tmp_path / "m.keras")
+    np.testing.assert_allclose(cnn.predict(cnn.load(tmp_path / "m.keras"), Rows(x, np.arange(10))), p, atol=1e-6)
+    assert ism.supports_fast_ism(model)[0]
+    np.testing.assert_allclose(ism.ism(model, x[:4]), ism.naive_ism(model, x[:4]), atol=1e-4)
+
+
 def test_reverse_complement_augmentation_is_seeded():
     from seq2pheno.train import one_hot_batches
 
