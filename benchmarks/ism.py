@@ -3,7 +3,9 @@
 Usage: python benchmarks/ism.py [--preset default] [--length 300] [--n 128] [--threads 2]
 
 Builds the preset with seq2pheno.models.build_cnn (random weights; the speed does not depend
-on training), appends the `to_phenotype_scale` Rescaling layer, runs
+on training), appends the `to_phenotype_scale` Rescaling layer (and, for a preset trained on
+random strands, `reverse_complement: augment`, takes the mean of both strands as training
+returns it: `seq2pheno.models.cnn.strand_average`), runs
 seq2pheno.ism.naive_ism (one forward pass per mutant, batches of 8192 mutants) and
 seq2pheno.ism.ism on the same sequences, interleaved, best of --repeats each, and prints
 wall and CPU times, the speed ratios and the max |difference| on the standardised scale.
@@ -60,6 +62,10 @@ def main() -> None:
     model = keras.Sequential(
         [keras.Input((L, 4))] + list(core.layers)
         + [keras.layers.Rescaling(scale=sd, offset=mean, name="to_phenotype_scale")])
+    if spec["reverse_complement"] == "augment":  # as training returns it: the mean of both strands
+        from seq2pheno.models.cnn import strand_average
+
+        model = strand_average(model)
     x = np.zeros((args.n, L, 4), np.float32)
     x[np.arange(args.n)[:, None], np.arange(L), rng.integers(0, 4, (args.n, L))] = 1.0
     print(f"model {args.preset}: " + " -> ".join(

@@ -74,7 +74,16 @@ def _naive_pair_values(model, xb: np.ndarray, positions: np.ndarray, alt: np.nda
 def _fast_pair_values(plan, xb: np.ndarray, positions: np.ndarray, alt: np.ndarray,
                       pairs: np.ndarray, batch_size: int) -> np.ndarray:
     """Epistasis values (n_pairs, B, A, A) for pairs whose windows never meet (additive
-    at the first Dense pre-activation), from the windowed ISM plan."""
+    at the first Dense pre-activation), from the windowed ISM plan. A reverse-complement
+    average ``scale (f(x) + f(rc(x))) / 2 + offset`` gets the mean of its core's values on x at
+    the positions and on rc(x) at the mirrored ones with the complementary bases (base b at i of
+    x is base 3 - b at L-1-i of rc(x)): epistasis is linear in the network."""
+    if isinstance(plan, _ism._RCAveragePlan):
+        last = xb.shape[1] - 1
+        rc = np.ascontiguousarray(xb[:, ::-1, ::-1])
+        fwd = _fast_pair_values(plan.inner, xb, positions, alt, pairs, batch_size)
+        rev = _fast_pair_values(plan.inner, rc, last - positions, 3 - alt, pairs, batch_size)
+        return (0.5 * plan.scale) * (fwd + rev)
     B = len(xb)
     P, _, A = alt.shape
     ref = plan.reference(xb)

@@ -1020,10 +1020,21 @@ class _RCAveragePlan:
                         element_budget: int | None = None) -> int:
         return max(1, self.inner.chunk_sequences(n_positions, batch_size, whole, element_budget) // 2)
 
+    @property
+    def units(self) -> int:
+        return self.inner.units
+
+    @property
+    def local(self) -> list:
+        return self.inner.local
+
     def disjoint(self, p: int, q: int) -> bool:
-        """Never additive in one pre-activation (the two strands meet at the output):
-        epistasis of such models takes full forward passes."""
-        return False
+        """True when p and q are disjoint for the core on both strands (at p, q of x and at
+        L-1-p, L-1-q of rc(x)): epistasis is linear in the network, so the model's is the mean
+        of the core's on the two strands, each from the windowed path
+        (:func:`seq2pheno.interactions.pairwise_epistasis`)."""
+        last = self.length - 1
+        return self.inner.disjoint(p, q) and self.inner.disjoint(last - p, last - q)
 
     def _combine(self, run, xb: np.ndarray) -> np.ndarray:
         d = run(xb) + run(np.ascontiguousarray(xb[:, ::-1, ::-1]))[:, ::-1, ::-1]
