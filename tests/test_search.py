@@ -216,9 +216,46 @@ def test_median_pruner_prunes_a_clearly_bad_trial(tmp_path):
     table = search.trials_table(search.load_study(path, "p"))
     assert table.loc[table["trial"] == 4, "state"].item() == "PRUNED"
     assert (table.loc[table["trial"] != 4, "state"] == "COMPLETE").all()
-    assert isinstance(search.make_pruner("median"), optuna.pruners.MedianPruner)
-    assert isinstance(search.make_pruner("halving"), optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(search.make_pruner("median").base, optuna.pruners.MedianPruner)
+    assert isinstance(search.make_pruner("halving").base, optuna.pruners.SuccessiveHalvingPruner)
     assert isinstance(search.make_pruner("none"), optuna.pruners.NopPruner)
+
+
+def test_pruning_compares_a_trial_with_trials_of_its_own_preset(tmp_path):
+    """Two presets learning at different speeds: `default` starts ten times worse and ends ten
+    times better than `motif_cnn`. A median over every trial prunes default trials at their
+    first epochs; the workflow's pruner compares each with its own preset's trials, so they run
+    to the end and the best trial is a default one."""
+    space = {"preset": {"choice": ["default", "motif_cnn"]}, "learning_rate": {"log": [1e-4, 1e-2]}}
+    ps = search.parse_space(space, "cnn_search", BASE)
+
+    def objective(entry, trial):
+        slow = entry["preset"] == "default"
+        for epoch in range(8):
+            value = (10.0 / (epoch + 1) ** 2 if slow else 1.0) + 1e-3 * trial.number
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    def states(pruner, name):
+        path = tmp_path / f"{name}.journal"
+        search.run_worker(path, name, 14, objective, 0, params=ps, base_entry=BASE,
+                          base_name="cnn_search", pruner=pruner)
+        table = search.trials_table(search.load_study(path, name))
+        table["preset"] = [json.loads(p)["preset"] for p in table["params"]]
+        return table
+
+    plain = states(optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1), "plain")
+    assert (plain.loc[plain["preset"] == "default", "state"] == "PRUNED").any()
+    ours = states(search.same_preset_pruner(optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                        n_warmup_steps=1)), "ours")
+    assert set(ours["preset"]) == {"default", "motif_cnn"}
+    slow = ours[ours["preset"] == "default"]
+    assert (slow["state"] == "COMPLETE").sum() >= 2
+    best = ours[ours["state"] == "COMPLETE"].sort_values("value").iloc[0]
+    assert best["preset"] == "default"
+    assert isinstance(search.make_pruner("median").base, optuna.pruners.MedianPruner)
 
 
 def test_a_worker_run_again_resumes(tmp_path):
