@@ -476,7 +476,8 @@ def strand_average(model):
     core), Rescaling])`` with the trained layers as the core, the layout of
     ``reverse_complement: average``, so ISM, filters and saving read both alike. On three
     70/15/15 splits of the yeast promoters (test r) ``motif_cnn`` went from 0.546 / 0.608 to
-    0.571 / 0.620 with it (k-mer ridge 0.570 / 0.616)."""
+    0.571 / 0.620 with it (k-mer ridge 0.570 / 0.616). The history's validation loss (what
+    ``default``'s choice and a search read) stays the forward strand's, as training measured it."""
     import keras
 
     layers = list(model.layers)
