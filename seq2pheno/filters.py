@@ -58,9 +58,9 @@ def _first_conv_index(model) -> int | None:
 def first_conv_layer(model):
     """The Conv1D layer that reads the input (after identity layers), or None.
 
-    For a reverse-complement-averaged network (``reverse_complement: average``) the first
-    Conv1D of its core (activations and PWMs then read the given strand; nullification,
-    :func:`filter_influence`, is not available for such models)."""
+    For a reverse-complement-averaged network (``reverse_complement: average``, or a network
+    trained on random strands) the first Conv1D of its core (activations and PWMs then read
+    the given strand; :func:`filter_influence` nullifies the filter on both strands)."""
     i = _first_conv_index(model)
     if i is None:
         layers = [layer for layer in model.layers if type(layer).__name__ not in _IDENTITY_LAYERS]
@@ -299,6 +299,27 @@ def _forward(layers, h: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
+def _strand_average(model):
+    """(core, the layers after the average) of a reverse-complement-averaged network, or None."""
+    layers = [layer for layer in model.layers if type(layer).__name__ not in _IDENTITY_LAYERS]
+    if layers and type(layers[0]).__name__ == "ReverseComplementAverage":
+        return layers[0].core, layers[1:]
+    return None
+
+
+class _ReverseComplements:
+    """Rows of ``x`` (N, L, 4) read as their reverse complements (x[:, ::-1, ::-1])."""
+
+    def __init__(self, x):
+        self.x, self.shape = x, x.shape
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(self.x[key], dtype=np.float32)[:, ::-1, ::-1])
+
+
 def _mse_r2(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     resid = y - pred
     mse = float(np.mean(resid ** 2))
@@ -321,7 +342,10 @@ def filter_influence(model, x, y, *, batch_size: int = 256, memory_mb: float | N
     (R^2 baseline - R^2 nullified), ``mse``, ``r2`` (with the filter nullified),
     ``baseline_mse``, ``baseline_r2``, ``mean_activation``, ``rank`` (1 = largest loss
     increase). Sequences are streamed in chunks sized to ``memory_mb`` (MB of working memory):
-    one pass for the mean activations, one for the nullified predictions.
+    one pass for the mean activations, one for the nullified predictions. A
+    reverse-complement-averaged network reads both strands of every sequence: the filter is
+    nullified on both (its mean activation taken over both) and the two strands' outputs are
+    averaged as the network does.
     """
     from .ism import ColumnView, selected_network
 
@@ -330,33 +354,47 @@ def filter_influence(model, x, y, *, batch_size: int = 256, memory_mb: float | N
         positions, rest = selected
         return filter_influence(rest, ColumnView(x, positions), y, batch_size=batch_size,
                                 memory_mb=memory_mb)
-    idx = _first_conv_index(model)
+    averaged = _strand_average(model)
+    net, outer = (model, []) if averaged is None else averaged
+    idx = _first_conv_index(net)
     if idx is None:
         raise ValueError("the model's first layer is not a Conv1D: no filters to nullify")
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if len(y) != len(x):
         raise ValueError(f"y has {len(y)} values for {len(x)} sequences")
-    conv = model.layers[idx]
-    rest = model.layers[idx + 1:]
+    conv = net.layers[idx]
+    rest = net.layers[idx + 1:]
+    strands = (x,) if averaged is None else (x, _ReverseComplements(x))
     N, L = x.shape[0], x.shape[1]
     F = int(conv.filters)
-    # chunks of sequences: one chunk's activations, a copy, and the rest of the model's
-    step = _chunk_rows(model, conv, L, batch_size, memory_mb)
+    # chunks of sequences: one chunk's activations (per strand), a copy, and the rest of the model's
+    step = max(1, _chunk_rows(model, conv, L, batch_size, memory_mb) // len(strands))
     total = np.zeros(F)
     count = 0
-    for _, _, a in _activation_chunks(conv, x, step):                 # the mean activations
-        total += a.sum(axis=(0, 1), dtype=np.float64)
-        count += a.shape[0] * a.shape[1]
+    for strand in strands:                                           # the mean activations
+        for _, _, a in _activation_chunks(conv, strand, step):
+            total += a.sum(axis=(0, 1), dtype=np.float64)
+            count += a.shape[0] * a.shape[1]
     means = (total / count if count else np.zeros(F)).astype(np.float32)
+
+    def predict(acts: list) -> np.ndarray:
+        out = np.mean([_forward(rest, a, step) for a in acts], axis=0)
+        return out if not outer else _forward(outer, out[:, None].astype(np.float32), step)
+
     base_pred = np.zeros(N)
     pred = np.zeros((F, N))
-    for s0, _, a in _activation_chunks(conv, x, step):
-        base_pred[s0:s0 + len(a)] = _forward(rest, a, step)
+    for s0 in range(0, N, step):
+        acts = [_np(conv(np.asarray(strand[s0:s0 + step], dtype=np.float32))).astype(np.float32)
+                for strand in strands]
+        n = len(acts[0])
+        base_pred[s0:s0 + n] = predict(acts)
         for f in range(F):
-            saved = a[:, :, f].copy()
-            a[:, :, f] = means[f]
-            pred[f, s0:s0 + len(a)] = _forward(rest, a, step)
-            a[:, :, f] = saved
+            saved = [a[:, :, f].copy() for a in acts]
+            for a in acts:
+                a[:, :, f] = means[f]
+            pred[f, s0:s0 + n] = predict(acts)
+            for a, kept in zip(acts, saved):
+                a[:, :, f] = kept
     base_mse, base_r2 = _mse_r2(y, base_pred)
     rows = []
     for f in range(F):

@@ -110,3 +110,28 @@ def test_nullifying_a_zero_filter_has_zero_influence():
     assert row.loc[2, "loss_increase"] == 0.0 and row.loc[2, "r2_drop"] == 0.0
     assert row.loc[0, "loss_increase"] > 0 and row.loc[1, "loss_increase"] != 0
     assert sorted(df["rank"]) == [1, 2, 3]
+
+
+def test_nullification_of_a_strand_averaged_network_reads_both_strands():
+    """A network trained on random strands predicts the mean of both strands: nullifying a
+    filter replaces its output on both by its mean over both, which equals the network with
+    that filter's kernel set to zero and its bias to the mean (a ReLU filter of constant output)."""
+    from seq2pheno.models.cnn import strand_average
+
+    x = planted()
+    model = strand_average(motif_model())
+    keras.utils.set_random_seed(0)
+    y = model.predict(x, verbose=0)[:, 0] + np.random.default_rng(2).normal(0, 0.1, len(x))
+    df = F.filter_influence(model, x, y, batch_size=16).set_index("filter")
+    assert df.loc[2, "loss_increase"] == 0.0 and df.loc[0, "loss_increase"] > 0
+    np.testing.assert_allclose(df.loc[0, "baseline_mse"],
+                               np.mean((model.predict(x, verbose=0)[:, 0] - y) ** 2), rtol=1e-5)
+    conv = F.first_conv_layer(model)
+    kernel, bias = (w.copy() for w in conv.get_weights())
+    for f in (0, 1):
+        k, b = kernel.copy(), bias.copy()
+        k[:, :, f], b[f] = 0.0, df.loc[f, "mean_activation"]
+        conv.set_weights([k, b])
+        nullified = model.predict(x, verbose=0)[:, 0]
+        conv.set_weights([kernel, bias])
+        np.testing.assert_allclose(df.loc[f, "mse"], np.mean((nullified - y) ** 2), rtol=1e-5)
