@@ -145,6 +145,17 @@ class Param:
         """The values a valid range must allow: both ends, or every choice."""
         return list(self.choices) if self.kind == "choice" else [self.low, self.high]
 
+    def offered(self, value):
+        """``value`` as Optuna is offered it (encoded for JSON choices) when the range holds
+        it, else None."""
+        if self.kind == "choice":
+            return (json.dumps(value) if self.encoded else value) if value in self.choices else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if self.kind == "int" and value != int(value):
+            return None
+        return value if self.low <= value <= self.high else None
+
 
 def _where(name: str, path: str) -> str:
     return f"model {name!r}: search.space.{path}"
@@ -336,6 +347,40 @@ def suggest(trial, params: list[Param], base_entry: dict | None, base_name: str 
     return entry
 
 
+def starting_points(params: list[Param], base_entry: dict | None, base_name: str = "model") -> list[dict]:
+    """The settings a search tries first: for each ``preset`` it may choose (or, without one,
+    the entry as configured), the values of that spec at the searched paths that the ranges
+    hold (the others are sampled). So a search never does worse on validation than the presets
+    it chooses among, as they stand (``{path: value}`` dicts, values as Optuna is offered them)."""
+    from .models import resolve_spec
+
+    entry = _plain(base_entry)
+    presets = [None]
+    rest = params
+    if params and params[0].path == "preset":
+        presets, rest = list(params[0].choices), params[1:]
+    points = []
+    for preset in presets:
+        e = dict(entry)
+        if preset is not None:
+            e["preset"] = preset
+            e.pop("candidates", None)
+        spec = resolve_spec(base_name, e)
+        point = {} if preset is None else {"preset": params[0].offered(preset)}
+        for p in rest:
+            node = spec
+            try:
+                for part in p.path.split("."):
+                    node = node[int(part)] if isinstance(node, list) else node[part]
+            except (KeyError, IndexError, ValueError, TypeError):
+                continue
+            value = p.offered(node)
+            if value is not None:
+                point[p.path] = value
+        points.append(point)
+    return points
+
+
 # ---- storage and workers --------------------------------------------------------------------
 
 
@@ -450,10 +495,15 @@ def run_worker(study_path, name: str, n_trials: int, objective: Callable[[dict, 
     values and raise :class:`optuna.TrialPruned`. Trials carry the user attribute ``worker``;
     a worker run again counts its complete, pruned and failed trials as done and marks its
     trials still ``RUNNING`` (a killed job) as failed. Exceptions of the objective stop the
-    worker unless listed in ``catch``. Returns the numbers of the trials this call ran."""
+    worker unless listed in ``catch``. Worker 0 of a new study first queues the
+    :func:`starting_points` (the presets as they stand), which any worker may run. Returns the
+    numbers of the trials this call ran."""
     from optuna.trial import TrialState
 
     study = open_study(study_path, name, seed, pruner, worker=worker)
+    if worker == 0 and not study.get_trials(deepcopy=False):
+        for point in starting_points(params, base_entry, base_name)[:max(0, int(n_trials))]:
+            study.enqueue_trial(point, user_attrs={"start": "preset"})
     mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("worker") == worker]
     for t in mine:
         if t.state == TrialState.RUNNING:

@@ -258,6 +258,38 @@ def test_pruning_compares_a_trial_with_trials_of_its_own_preset(tmp_path):
     assert isinstance(search.make_pruner("median").base, optuna.pruners.MedianPruner)
 
 
+def test_a_search_first_tries_each_preset_as_it_stands(tmp_path):
+    """The first trials are the presets the space chooses among with their own settings where
+    the ranges hold them (default's dropout 0 lies outside 0.1-0.4: sampled), so a search whose
+    optimum is a preset as it stands finds it exactly."""
+    space = {"preset": {"choice": ["default", "motif_cnn"]}, "learning_rate": {"log": [1e-4, 1e-2]},
+             "dense.0.units": {"choice": [16, 32, 64, 128]}, "dense.0.dropout": {"float": [0.1, 0.4]}}
+    ps = search.parse_space(space, "cnn_search", BASE)
+    d, m = resolve_spec("d", {"preset": "default"}), resolve_spec("m", {"preset": "motif_cnn"})
+    points = search.starting_points(ps, BASE, "cnn_search")
+    assert points == [
+        {"preset": "default", "learning_rate": d["learning_rate"], "dense.0.units": d["dense"][0]["units"]},
+        {"preset": "motif_cnn", "learning_rate": m["learning_rate"], "dense.0.units": m["dense"][0]["units"],
+         "dense.0.dropout": m["dense"][0]["dropout"]}]
+    assert search.starting_points(params(), BASE, "cnn_search") == [
+        {"learning_rate": d["learning_rate"], "dense.0.units": d["dense"][0]["units"],
+         "conv.0.kernel_size": d["conv"][0]["kernel_size"], "dense.0.l1": d["dense"][0]["l1"]}]
+
+    def objective(entry, trial):
+        spec = resolve_spec("cnn_search", entry)
+        return ((entry["preset"] != "default") + abs(math.log10(spec["learning_rate"] / d["learning_rate"]))
+                + abs(spec["dense"][0]["units"] - 64) / 100)
+
+    path = tmp_path / "s.journal"
+    search.run_worker(path, "s", 5, objective, 0, params=ps, base_entry=BASE, base_name="cnn_search",
+                      pruner="none")
+    table = search.trials_table(search.load_study(path, "s"))
+    first = [json.loads(p) for p in table.sort_values("trial")["params"].iloc[:2]]
+    assert [{k: v for k, v in f.items() if k != "dense.0.dropout"} for f in first] == [
+        {k: v for k, v in p.items() if k != "dense.0.dropout"} for p in points]
+    assert table["value"].min() == 0.0 and len(table) == 5
+
+
 def test_a_worker_run_again_resumes(tmp_path):
     path, ran = run(tmp_path, "r", 3, seed=0)
     assert ran == [0, 1, 2]
