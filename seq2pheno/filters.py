@@ -63,10 +63,8 @@ def first_conv_layer(model):
     the given strand; :func:`filter_influence` nullifies the filter on both strands)."""
     i = _first_conv_index(model)
     if i is None:
-        layers = [layer for layer in model.layers if type(layer).__name__ not in _IDENTITY_LAYERS]
-        if layers and type(layers[0]).__name__ == "ReverseComplementAverage":
-            return first_conv_layer(layers[0].core)
-        return None
+        averaged = _strand_average(model)
+        return None if averaged is None else first_conv_layer(averaged[0])
     return model.layers[i]
 
 
